@@ -1,0 +1,64 @@
+"""Exception and warning hierarchy of trialsim.
+
+User mistakes (a bad scenario or analysis-plan file, a bad argument) raise :class:`ScenarioError`;
+the CLI turns it into a short message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file: where, what value, which rule."""
+
+    file: str
+    field: str
+    message: str
+    value: object = None
+    has_value: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        if self.has_value:
+            return f"{where} = {self.value!r}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class TrialSimError(Exception):
+    """Base class of every trialsim error."""
+
+
+class ScenarioError(TrialSimError, ValueError):
+    """A scenario, analysis plan or argument is invalid; carries every problem found at once."""
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem(file="", field="", message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = [f"{len(self.problems)} problems:"] + [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class SimulationError(TrialSimError, RuntimeError):
+    """The simulation itself failed (a bug or an impossible state), not the user's input."""
+
+
+class AnalysisError(TrialSimError):
+    """An analysis of one simulated data set could not be carried out."""
+
+
+class StatisticalWarning(RuntimeWarning):
+    """A valid but discouraged setting (too few trials, a wide tolerance...)."""
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """An MCMC fit failed its diagnostics; it is counted, never silently dropped."""

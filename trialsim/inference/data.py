@@ -1,0 +1,83 @@
+"""The seam between the engine and the analyses: one simulated trial's observed data.
+
+The engine produces a :class:`TrialData`; every analysis (conjugate, PyMC, frequentist) reads only this,
+never simpy objects. Sign convention: PANSS is a symptom score, so a *reduction* is improvement; a
+treatment effect is reported as (mean change in control) − (mean change in arm), positive = improvement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """Observed data of one simulated trial (one row per randomised patient).
+
+    Attributes:
+        arm_names: names of the arms, in scenario order.
+        control: index of the control arm in ``arm_names``.
+        visit_weeks: nominal visit weeks, first one is baseline (0).
+        endpoint_visit: index into ``visit_weeks`` of the primary endpoint.
+        site: site index per patient (0-based).
+        arm: arm index per patient.
+        randomised_week: calendar time of randomisation (weeks since the first site could open).
+        baseline: baseline PANSS total (points).
+        panss: observed PANSS total per visit, shape (patients, visits); NaN once the patient dropped out.
+        visit_time: calendar time of each visit (weeks since study start), NaN when not attended.
+        dropout_week: weeks from randomisation to dropout; ``inf`` when the patient completed.
+        dropout_reason: '' for completers, otherwise the reason ('withdrawal', ...).
+        covariates: further per-patient columns (age, female, smoker, panss_positive, ...).
+        end_week: calendar time at which the last patient finished their last visit.
+    """
+
+    arm_names: tuple[str, ...]
+    control: int
+    visit_weeks: np.ndarray
+    endpoint_visit: int
+    site: np.ndarray
+    arm: np.ndarray
+    randomised_week: np.ndarray
+    baseline: np.ndarray
+    panss: np.ndarray
+    visit_time: np.ndarray
+    dropout_week: np.ndarray
+    dropout_reason: np.ndarray
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
+    end_week: float = float("nan")
+
+    @property
+    def n(self) -> int:
+        """Number of randomised patients."""
+        return int(self.arm.shape[0])
+
+    @property
+    def endpoint_observed(self) -> np.ndarray:
+        """Boolean mask of patients whose primary-endpoint visit was observed (completers)."""
+        return ~np.isnan(self.panss[:, self.endpoint_visit])
+
+    @property
+    def change_at_endpoint(self) -> np.ndarray:
+        """Change from baseline at the primary endpoint (PANSS points, negative = improvement); NaN if missing."""
+        return self.panss[:, self.endpoint_visit] - self.baseline
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy per-patient table: one row per patient, visit columns ``panss_w{week}`` and ``time_w{week}``."""
+        columns: dict[str, np.ndarray] = {
+            "patient": np.arange(self.n),
+            "site": self.site,
+            "arm": np.asarray(self.arm_names, dtype=object)[self.arm],
+            "randomised_week": self.randomised_week,
+            "baseline_panss": self.baseline,
+        }
+        columns.update(self.covariates)
+        for j, week in enumerate(self.visit_weeks):
+            label = f"{week:g}"
+            columns[f"time_w{label}"] = self.visit_time[:, j]
+            columns[f"panss_w{label}"] = self.panss[:, j]
+        columns["dropout_week"] = self.dropout_week
+        columns["dropout_reason"] = self.dropout_reason
+        return pd.DataFrame(columns)
