@@ -1,0 +1,93 @@
+"""Results of a run: the per-trial table, the operating characteristics and provenance; save and load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trialsim.performance import check_performance, performance_frame
+from trialsim.spec.plan import AnalysisPlan
+from trialsim.spec.scenario import Scenario
+
+PROVENANCE_PACKAGES = ("trialsim", "numpy", "scipy", "pandas", "simpy", "pydantic", "pyarrow")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine the numbers."""
+    versions = {}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def content_hash(model: Scenario | AnalysisPlan) -> str:
+    """Short SHA-256 of a validated model's canonical JSON (changes whenever any setting changes)."""
+    return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SimulationResults:
+    """One row per simulated trial (``trials``) plus the summary (operating characteristics and provenance)."""
+
+    trials: pd.DataFrame
+    summary: dict[str, Any]
+
+    @classmethod
+    def build(
+        cls, scenario: Scenario, plan: AnalysisPlan, trials: pd.DataFrame, seed: int, n_trials: int
+    ) -> SimulationResults:
+        control = scenario.arms[scenario.control_index].name
+        summary = {
+            "scenario": scenario.name,
+            "analysis_plan": plan.name,
+            "seed": seed,
+            "trials": n_trials,
+            "analysis": {
+                "model": plan.model,
+                "engine": plan.engine,
+                "population": plan.population,
+                "note": "ANCOVA of change from baseline at the primary endpoint on observed completers only",
+                "decision": plan.decision.model_dump(),
+                "ci_prob": plan.ci_prob,
+            },
+            "effect_sign": "positive = improvement (control change minus arm change, PANSS points)",
+            "primary_endpoint_week": scenario.primary_endpoint.week,
+            "design_points": check_performance(trials, control),
+            "provenance": {
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": package_versions(),
+                "scenario_hash": content_hash(scenario),
+                "plan_hash": content_hash(plan),
+            },
+        }
+        return cls(trials=trials, summary=summary)
+
+    def performance(self) -> pd.DataFrame:
+        """One row per design point and comparison."""
+        return performance_frame(self.summary["design_points"])
+
+    def save(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write ``summary.json`` and ``trials.parquet`` into ``out_dir`` (created if needed)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        summary_path, trials_path = out / "summary.json", out / "trials.parquet"
+        summary_path.write_text(json.dumps(self.summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+        self.trials.to_parquet(trials_path, index=False)
+        return summary_path, trials_path
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> SimulationResults:
+        """Read results written by :meth:`save`."""
+        out = Path(out_dir)
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        return cls(trials=pd.read_parquet(out / "trials.parquet"), summary=summary)

@@ -1,0 +1,286 @@
+"""Pydantic models of a scenario file: the world (population, outcomes, arms) and the design.
+
+Units: weeks for time, PANSS points for scores, SMD for standardised effects.
+Sign convention: a positive effect means *improvement* — a larger PANSS reduction than control.
+Every model rejects unknown keys; all structural problems of a file are reported together.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PANSS_TOTAL_RANGE = (30.0, 210.0)
+PANSS_SUBSCALE_RANGE = (7.0, 49.0)
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+PositiveInt = Annotated[int, Field(gt=0, le=100)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+
+
+class ConsistencyError(ValueError):
+    """Several cross-field problems of one model, each with its own field path (dotted, relative to the file)."""
+
+    def __init__(self, problems: list[tuple[str, object, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {message}" for path, _, message in problems))
+
+
+class Strict(BaseModel):
+    """Base: unknown keys rejected, instances frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NormalParams(Strict):
+    """A normal distribution, ``mean`` and ``sd`` in the stated unit."""
+
+    mean: float
+    sd: PositiveFloat
+
+
+class Subscale(Strict):
+    """Baseline PANSS subscale (7–49 points), generated jointly with the total."""
+
+    mean: float = Field(ge=7, le=49)
+    sd: PositiveFloat
+    correlation_with_total: float = Field(0.6, gt=-1.0, lt=1.0)
+
+
+class Age(Strict):
+    """Age at randomisation (years), a truncated normal."""
+
+    mean: float = Field(40.0, ge=18, le=90)
+    sd: PositiveFloat = 11.0
+    min: float = Field(18.0, ge=0)
+    max: float = Field(65.0, le=120)
+
+    @model_validator(mode="after")
+    def _range(self) -> Age:
+        if not self.min < self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class Population(Strict):
+    """Who enters the trial. Defaults: ../shared/evidence/trs_parameters.yaml (recommended_trs_default, D)."""
+
+    baseline_panss: NormalParams = NormalParams(mean=98.0, sd=20.0)
+    inclusion_min_panss: float = Field(80.0, ge=30, le=210, description="inclusion threshold on PANSS total (points)")
+    positive: Subscale = Subscale(mean=23.0, sd=5.0, correlation_with_total=0.6)
+    negative: Subscale = Subscale(mean=24.0, sd=6.0, correlation_with_total=0.6)
+    age: Age = Age()
+    female_fraction: Probability = 0.3
+    smoking_fraction: Probability = 0.75
+
+
+class Outcome(Strict):
+    """PANSS-total trajectory model (see DESIGN.md §3).
+
+    change_i(t) = −(control_improvement + effect_arm)·shape(t) + baseline_slope·(baseline_i − mean)·shape(t)
+                  + u_i·shape(t) + w_i(t),
+    with u_i ~ N(0, patient_variance_fraction·sd_change²) and w_i(t) an AR(1) process across post-baseline visits
+    with variance (1 − patient_variance_fraction)·sd_change² · shape(t)… scaled so that the SD of change at the
+    primary endpoint is exactly ``sd_change``. PANSS is floored at 30 and capped at 210.
+    """
+
+    sd_change: PositiveFloat = Field(15.0, description="SD of change from baseline at the primary endpoint (points)")
+    control_improvement: float = Field(
+        4.0, description="mean PANSS reduction in the control arm at the primary endpoint (points, positive = better)"
+    )
+    onset_weeks: PositiveFloat = Field(
+        3.0, description="time constant of the response curve 1 − exp(−t/onset), normalised to 1 at the endpoint"
+    )
+    patient_variance_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    visit_correlation: float = Field(0.75, ge=0.0, lt=1.0, description="AR(1) correlation of residuals per week^0")
+    baseline_slope: float = Field(
+        0.0, ge=-1.0, le=1.0, description="extra change per point of baseline above the mean (points/point)"
+    )
+
+
+class Effect(Strict):
+    """A true treatment effect at the primary endpoint: exactly one of ``smd`` or ``points`` (positive = improvement)."""
+
+    smd: float | None = Field(None, ge=-5, le=5)
+    points: float | None = Field(None, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Effect:
+        if (self.smd is None) == (self.points is None):
+            raise ValueError("give exactly one of 'smd' (standardised) or 'points' (PANSS points)")
+        return self
+
+    def in_points(self, sd_change: float) -> float:
+        """The effect in PANSS points, converting an SMD with the SD of change."""
+        return self.points if self.points is not None else self.smd * sd_change
+
+
+class Arm(Strict):
+    """One treatment arm. Exactly one arm of a scenario is the control (its effect is 0 by definition)."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
+    control: bool = False
+    effect: Effect | None = None
+    dropout: Probability | None = Field(
+        None, description="fraction dropped out by the primary endpoint in this arm (overrides dropout.fraction)"
+    )
+
+    @model_validator(mode="after")
+    def _control_has_no_effect(self) -> Arm:
+        if self.control and self.effect is not None:
+            raise ValueError("the control arm cannot have an 'effect' (effects are relative to control)")
+        return self
+
+
+class PrimaryEndpoint(Strict):
+    """Primary endpoint: change from baseline in PANSS total at ``week`` (must be a scheduled visit)."""
+
+    measure: Literal["panss_total_change"] = "panss_total_change"
+    week: PositiveFloat
+
+
+class Recruitment(Strict):
+    """Poisson–gamma accrual (Anisimov & Fedorov): each site recruits at a gamma-distributed rate."""
+
+    sites: int = Field(ge=1, le=2000)
+    activation_weeks: tuple[NonNegativeFloat, NonNegativeFloat] = Field(
+        (0.0, 12.0), description="sites open uniformly at random within this window (weeks); equal → all at once"
+    )
+    rate_per_site_per_week: PositiveFloat = Field(description="mean rate of patients screened per open site (per week)")
+    rate_cv: NonNegativeFloat = Field(
+        0.5, le=5, description="between-site coefficient of variation of the rate (gamma); 0 = identical sites"
+    )
+    screen_failure: float = Field(0.0, ge=0.0, lt=1.0, description="probability a screened patient is not randomised")
+    block_size: int | None = Field(
+        None, ge=1, le=1000, description="permuted-block size, a multiple of sum(allocation); default 2×sum"
+    )
+    fixed_interarrival: bool = Field(
+        False, description="deterministic arrivals at 1/rate (for testing and planning); default Poisson"
+    )
+
+    @field_validator("activation_weeks")
+    @classmethod
+    def _window(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[1] < value[0]:
+            raise ValueError(f"window end ({value[1]}) must not be before its start ({value[0]})")
+        return value
+
+
+class Dropout(Strict):
+    """Time-to-event dropout: a constant hazard per arm calibrated so ``fraction`` have dropped by the endpoint."""
+
+    fraction: Probability = 0.0
+    reason: str = "withdrawal"
+
+    @field_validator("fraction")
+    @classmethod
+    def _not_everyone(cls, value: float) -> float:
+        if value >= 1.0:
+            raise ValueError("must be below 1: with everyone dropped out there is nothing to analyse")
+        return value
+
+
+class Scenario(Strict):
+    """A complete scenario: the world and the design of one planned trial.
+
+    ``sample_size`` is the total number randomised (one value, or a list for a power curve).
+    ``analysis_plan`` is a path to an analysis-plan file, relative to this scenario file (or a bundled plan name).
+    """
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-. ]*$")
+    description: str = ""
+    population: Population = Population()
+    outcome: Outcome = Outcome()
+    arms: list[Arm] = Field(min_length=2, max_length=12)
+    allocation: list[PositiveInt] | None = Field(None, description="whole-number allocation ratio per arm; default equal")
+    visits_weeks: list[NonNegativeFloat] = Field(min_length=2, max_length=60)
+    visit_window_days: NonNegativeFloat = Field(0.0, le=28, description="visits jitter uniformly by ± this many days")
+    primary_endpoint: PrimaryEndpoint
+    recruitment: Recruitment
+    dropout: Dropout = Dropout()
+    sample_size: int | list[int] = Field(description="total randomised; a list gives a power curve")
+    analysis_plan: str = Field(min_length=1)
+
+    @field_validator("sample_size")
+    @classmethod
+    def _sizes(cls, value: int | list[int]) -> int | list[int]:
+        sizes = [value] if isinstance(value, int) else value
+        if not sizes:
+            raise ValueError("give at least one sample size")
+        for size in sizes:
+            if size < 4 or size > 100_000:
+                raise ValueError(f"each sample size must be between 4 and 100000, got {size}")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError("sample sizes must be distinct")
+        return value
+
+    @field_validator("visits_weeks")
+    @classmethod
+    def _visits(cls, value: list[float]) -> list[float]:
+        if value[0] != 0:
+            raise ValueError("the first visit must be baseline, week 0")
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError("visit weeks must be strictly increasing")
+        return value
+
+    @model_validator(mode="after")
+    def _consistency(self) -> Scenario:
+        problems: list[tuple[str, object, str]] = []
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            problems.append(("arms", names, "arm names must be unique"))
+        controls = [arm.name for arm in self.arms if arm.control]
+        if len(controls) != 1:
+            problems.append(("arms", controls, "exactly one arm must have 'control: true'"))
+        for i, arm in enumerate(self.arms):
+            if not arm.control and arm.effect is None:
+                problems.append((f"arms.{i}.effect", None, f"active arm '{arm.name}' needs an effect (smd or points)"))
+        if self.allocation is not None and len(self.allocation) != len(self.arms):
+            problems.append(("allocation", self.allocation, f"give one whole number per arm ({len(self.arms)} arms)"))
+        if self.primary_endpoint.week not in self.visits_weeks:
+            problems.append(
+                ("primary_endpoint.week", self.primary_endpoint.week, f"must be a scheduled visit, one of {self.visits_weeks}")
+            )
+        block = self.recruitment.block_size
+        if block is not None and block % sum(self.ratio) != 0:
+            problems.append(
+                ("recruitment.block_size", block, f"must be a multiple of sum(allocation) = {sum(self.ratio)}")
+            )
+        if problems:
+            raise ConsistencyError(problems)
+        return self
+
+    # Derived quantities -------------------------------------------------------------------------------------
+
+    @property
+    def sample_sizes(self) -> list[int]:
+        """The design points' total sample sizes."""
+        return [self.sample_size] if isinstance(self.sample_size, int) else list(self.sample_size)
+
+    @property
+    def ratio(self) -> list[int]:
+        """Whole-number allocation ratio per arm."""
+        if self.allocation is None or len(self.allocation) != len(self.arms):
+            return [1] * len(self.arms)
+        return list(self.allocation)
+
+    @property
+    def control_index(self) -> int:
+        """Index of the control arm."""
+        return next(i for i, arm in enumerate(self.arms) if arm.control)
+
+    @property
+    def endpoint_visit(self) -> int:
+        """Index of the primary-endpoint visit in ``visits_weeks``."""
+        return self.visits_weeks.index(self.primary_endpoint.week)
+
+    def effects_points(self) -> list[float]:
+        """True effect of each arm in PANSS points (0 for control), positive = improvement."""
+        sd = self.outcome.sd_change
+        return [0.0 if arm.effect is None else arm.effect.in_points(sd) for arm in self.arms]
+
+    def dropout_fractions(self) -> list[float]:
+        """Fraction dropped by the primary endpoint, per arm."""
+        return [self.dropout.fraction if arm.dropout is None else arm.dropout for arm in self.arms]
