@@ -288,7 +288,9 @@ def _entry(**changes: object) -> dict:
         "status": "verified",
         "source": "Somebody 2024",
         "population": "TRS",
-        "effects": {"panss_total": {"as_printed": 0.3, "source_sign_convention": "benefit_positive", "status": "verified"}},
+        "effects": {
+            "panss_total": {"as_printed": 0.3, "source_sign_convention": "benefit_positive", "status": "verified"}
+        },
     }
     entry.update(changes)
     return entry

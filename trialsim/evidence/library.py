@@ -66,7 +66,7 @@ class EvidenceLibrary:
     path: str
 
     def get(self, name: str) -> Intervention:
-        """The entry called ``name``; :class:`UnknownInterventionError` (a KeyError and ScenarioError) lists close matches."""
+        """The entry called ``name``; else :class:`UnknownInterventionError` (a KeyError) with close matches."""
         try:
             return self.interventions[name]
         except KeyError:

@@ -41,7 +41,9 @@ MECHANISM_FAMILIES: tuple[str, ...] = get_args(MechanismFamily)
 SIGN_OF_CONVENTION: dict[str, int] = {"benefit_positive": 1, "reduction_negative": -1}
 _CONVERSION_RULES = {
     "benefit_positive": "printed benefit-positive (positive = improvement): project SMD = +value, CI kept",
-    "reduction_negative": "printed reduction-negative (negative = improvement): project SMD = -value, CI negated and swapped",
+    "reduction_negative": (
+        "printed reduction-negative (negative = improvement): project SMD = -value, CI negated and swapped"
+    ),
 }
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]

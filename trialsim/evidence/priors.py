@@ -13,7 +13,8 @@ Two documented rules turn evidence into a design prior ``Normal(mean_smd, sd_smd
 * **Implausible effects are shrunk** (:func:`is_implausible`, :func:`shrink_implausible`): an effect with
   |SMD| > 1.0 from low, very-low or ungraded evidence is far above what established treatments achieve in the
   seed evidence (xanomeline-trospium acute d = 0.65, clozapine vs other antipsychotics in TRS g = 0.34), so it
-  never drives a design unchanged: a warning is issued and it is replaced by a skeptical posterior.
+  never drives a design unchanged: a warning is issued and it is replaced by a skeptical posterior (its mean
+  and sd; no further certainty inflation, since the skeptical prior already bounds the sd by 0.5 SMD).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def shrink_implausible(smd: float, standard_error: float | None = None) -> Norma
     never exceeds ``0.98 * tau`` ≈ 0.49 SMD in absolute value. Example: mirtazapine g = 5.265 (no SE) gives
     s = 2.686 and ``N(0.176, 0.492^2)``.
     """
-    se = abs(smd) / JUST_SIGNIFICANT_Z if standard_error is None else max(standard_error, abs(smd) / JUST_SIGNIFICANT_Z)
+    se = max(standard_error or 0.0, abs(smd) / JUST_SIGNIFICANT_Z)
     tau2, s2 = SKEPTICAL_SD**2, se**2
     return NormalPrior(
         mean_smd=smd * tau2 / (tau2 + s2),
@@ -102,7 +103,8 @@ def design_prior(entry: Intervention, outcome: str = "panss_total", control: str
     default = context.design_default.get(outcome)  # type: ignore[call-overload]
     if default is not None:
         sd = prior_sd(default.standard_error, entry.certainty)
-        return NormalPrior(default.mean, sd, basis=f"design default ({default.status}, {entry.certainty}): {default.basis}")
+        basis = f"design default ({default.status}, {entry.certainty}): {default.basis}"
+        return NormalPrior(default.mean, sd, basis=basis)
     effect = entry.effect(outcome, control)
     certainty = effect.certainty or entry.certainty
     if is_implausible(effect.smd, certainty):
