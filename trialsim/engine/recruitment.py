@@ -102,6 +102,8 @@ def recruit(
         while True:
             for gap in own:
                 yield env.timeout(gap)
+                if stop.triggered:  # another site reached the target at this same instant
+                    return
                 sites.append(site)
                 weeks.append(env.now)
                 per_site[site] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,7 +64,40 @@ def _dotted_to_path(dotted: str) -> str:
     return _field_path(tuple(int(p) if p.isdigit() else p for p in dotted.split(".")))
 
 
-def problems_from(error: ValidationError, file: str, prefix: tuple[Any, ...] = ()) -> list[Problem]:
+def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names allowed at ``loc`` (the location of an unknown key's parent) inside ``model``."""
+    current: Any = model
+    for item in loc:
+        if isinstance(item, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(str(item))
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside an annotation such as ``Effect | None`` or ``list[Arm]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_field_message(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    allowed = _allowed_fields(model, loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown field; {hint}allowed here: {', '.join(allowed)}" if allowed else "unknown field"
+
+
+def problems_from(
+    error: ValidationError, file: str, model: type[BaseModel], prefix: tuple[Any, ...] = ()
+) -> list[Problem]:
     """Turn a pydantic ValidationError into one :class:`Problem` per field (cross-field problems expanded)."""
     problems: list[Problem] = []
     for item in error.errors(include_url=False):
@@ -78,7 +112,7 @@ def problems_from(error: ValidationError, file: str, prefix: tuple[Any, ...] = (
             continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see the README for the allowed fields)"
+            message = _unknown_field_message(model, tuple(item["loc"]))
         elif item["type"] == "missing":
             message = "required field is missing"
         has_value = item["type"] not in ("missing",) and not isinstance(item.get("input"), dict)
@@ -91,7 +125,7 @@ def validate_model(model: type[Model], data: dict[str, Any], file: str) -> Model
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(problems_from(err, file)) from None
+        raise ScenarioError(problems_from(err, file, model)) from None
 
 
 def find_bundled(name: str, kind: str) -> Path | None:
