@@ -17,9 +17,8 @@ from multiprocessing import get_all_start_methods, get_context
 import numpy as np
 import pandas as pd
 
-from trialsim.engine.trial import simulate_trial
+from trialsim.engine.trial import simulate_trials
 from trialsim.inference.conjugate import analyse_ancova
-from trialsim.inference.data import TrialData
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
@@ -54,14 +53,27 @@ def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
 
 def simulate_chunk(scenario: Scenario, plan: AnalysisPlan, chunk: Chunk, seed: int) -> pd.DataFrame:
     """Simulate and analyse the trials of one chunk; one row per trial."""
-    trials: list[TrialData] = []
-    rows: list[dict[str, float]] = []
-    for index in range(chunk.start, chunk.stop):
-        data, enrolment = simulate_trial(scenario, chunk.sample_size, trial_seed(seed, index))
-        trials.append(data)
-        rows.append(_design_row(chunk, index, data, enrolment.screened))
-    frame = pd.DataFrame(rows)
-    posterior = analyse_ancova(trials, plan)
+    seeds = [trial_seed(seed, index) for index in range(chunk.start, chunk.stop)]
+    batch, _ = simulate_trials(scenario, chunk.sample_size, seeds)
+    completed = batch.endpoint_observed
+    frame = pd.DataFrame(
+        {
+            "design_point": chunk.design_point,
+            "sample_size": chunk.sample_size,
+            "trial": np.arange(chunk.start, chunk.stop),
+            "n_screened": batch.screened,
+            "n_randomised": batch.arm.shape[1],
+            "n_completed": completed.sum(axis=1),
+            "dropout_fraction": 1.0 - completed.mean(axis=1),
+            "recruitment_weeks": batch.randomised_week.max(axis=1),
+            "duration_weeks": batch.end_week,
+        }
+    )
+    for a, name in enumerate(batch.arm_names):
+        in_arm = batch.arm == a
+        frame[f"{name}.n_randomised"] = in_arm.sum(axis=1)
+        frame[f"{name}.n_completed"] = (in_arm & completed).sum(axis=1)
+    posterior = analyse_ancova(batch, plan)
     truth = scenario.effects_points()
     arm_index = {arm.name: i for i, arm in enumerate(scenario.arms)}
     for j, arm in enumerate(posterior.arms):
@@ -74,26 +86,6 @@ def simulate_chunk(scenario: Scenario, plan: AnalysisPlan, chunk: Chunk, seed: i
         frame[f"{arm}.success"] = posterior.prob_gt_margin[:, j] >= plan.decision.threshold
     frame["analysis_valid"] = posterior.valid
     return frame
-
-
-def _design_row(chunk: Chunk, index: int, data: TrialData, screened: int) -> dict[str, float]:
-    completed = data.endpoint_observed
-    row: dict[str, float] = {
-        "design_point": chunk.design_point,
-        "sample_size": chunk.sample_size,
-        "trial": index,
-        "n_screened": screened,
-        "n_randomised": data.n,
-        "n_completed": int(completed.sum()),
-        "dropout_fraction": float(np.mean(~completed)) if data.n else float("nan"),
-        "recruitment_weeks": float(data.randomised_week.max()) if data.n else float("nan"),
-        "duration_weeks": data.end_week,
-    }
-    for a, name in enumerate(data.arm_names):
-        in_arm = data.arm == a
-        row[f"{name}.n_randomised"] = int(in_arm.sum())
-        row[f"{name}.n_completed"] = int((in_arm & completed).sum())
-    return row
 
 
 def plan_chunks(sample_sizes: list[int], trials: int, chunk_size: int) -> list[Chunk]:

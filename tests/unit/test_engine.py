@@ -145,10 +145,10 @@ def test_unequal_allocation_ratio():
 
 @pytest.mark.parametrize("inclusion", [70.0, 80.0, 150.0])
 def test_baseline_truncation(inclusion):
-    from trialsim.world.population import draw_baseline
+    from trialsim.world.population import BASELINE_UNIFORMS, draw_baseline
 
     scenario = make_scenario(population={"inclusion_min_panss": inclusion})
-    base = draw_baseline(scenario.population, 5000, np.random.default_rng(1))
+    base = draw_baseline(scenario.population, np.random.default_rng(1).random((5000, BASELINE_UNIFORMS)))
     assert base.panss_total.min() >= inclusion and base.panss_total.max() <= 210
     assert base.panss_positive.min() >= 7 and base.panss_positive.max() <= 49
     # subscales correlate positively with the total (correlation 0.6 before truncation)

@@ -1,7 +1,8 @@
 """Follow-up of randomised patients: visit times (with optional window jitter) and time-to-event dropout.
 
-Vectorised over patients: visit and dropout times are fixed once a patient is randomised, so they need no
-simpy events of their own (DESIGN.md §4: keep simpy for events that need a clock, numpy for arithmetic).
+Vectorised: visit and dropout times are fixed once a patient is randomised, so they need no simpy events of
+their own (DESIGN.md §4: keep simpy for events that need a clock, numpy for arithmetic). The functions
+transform uniform variates drawn by the caller from each trial's own stream.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ def dropout_hazards(fractions: list[float], endpoint_week: float) -> np.ndarray:
     return -np.log1p(-np.asarray(fractions, dtype=float)) / endpoint_week
 
 
-def draw_dropout_weeks(hazard: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Weeks from randomisation to dropout for each patient (``inf`` where the hazard is 0)."""
+def dropout_weeks(hazard: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Exponential weeks from randomisation to dropout, −ln(U)/λ (``inf`` where the hazard is 0)."""
     with np.errstate(divide="ignore"):
-        scale = np.where(hazard > 0, 1.0 / np.where(hazard > 0, hazard, 1.0), np.inf)
-    return rng.exponential(1.0, size=hazard.shape) * scale
+        return -np.log(uniforms) / hazard
 
 
-def draw_visit_weeks(
-    visit_weeks: list[float], n: int, window_days: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Actual visit weeks since randomisation, shape (n, visits); baseline stays at 0."""
-    nominal = np.asarray(visit_weeks, dtype=float)
-    weeks = np.broadcast_to(nominal, (n, nominal.size)).copy()
-    if window_days > 0:
-        weeks[:, 1:] += rng.uniform(-window_days, window_days, size=(n, nominal.size - 1)) / 7.0
-    return weeks
+def visit_weeks(nominal: list[float], window_days: float, uniforms: np.ndarray) -> np.ndarray:
+    """Actual visit weeks since randomisation, shape (..., visits); baseline stays at 0.
+
+    ``uniforms`` has shape (..., visits − 1): visit j > 0 happens at nominal ± window_days (uniform).
+    """
+    weeks = np.asarray(nominal, dtype=float)
+    jitter = (2.0 * uniforms - 1.0) * (window_days / 7.0)
+    out = np.empty(uniforms.shape[:-1] + (weeks.size,))
+    out[..., 0] = weeks[0]
+    out[..., 1:] = weeks[1:] + jitter
+    return out

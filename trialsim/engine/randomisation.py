@@ -21,6 +21,5 @@ def block_sequences(ratio: list[int], block_size: int, counts: np.ndarray, rng: 
     """
     template = block_template(ratio, block_size)
     blocks = max(1, -(-int(np.max(counts, initial=0)) // block_size))
-    tiled = np.broadcast_to(template, (counts.size * blocks, block_size))
-    shuffled = rng.permuted(tiled, axis=1)
-    return shuffled.reshape(counts.size, blocks * block_size)
+    keys = rng.random((counts.size * blocks, block_size))
+    return template[np.argsort(keys, axis=1)].reshape(counts.size, blocks * block_size)

@@ -1,17 +1,16 @@
-"""Recruitment on the simpy clock: sites open, patients arrive (Poisson–gamma), are screened and randomised.
+"""Recruitment on the simpy clock: sites open, patients are screened (Poisson–gamma) and randomised.
 
 Site s opens at a time drawn uniformly in the activation window and then screens patients as a Poisson process
 with rate λ_s ~ Gamma(shape = 1/cv², mean = rate_per_site_per_week) (Anisimov & Fedorov's accrual model); each
-screened patient fails screening with probability f. Screen failures leave no trace but a count, so the process
-is simulated at the level of randomised patients: before each randomised patient come F ~ Geometric(1 − f) − 1
-failures, and the gap between randomised patients is the sum of 1 + F screening gaps, i.e. Gamma(1 + F, 1/λ_s)
-(or (1 + F)/λ_s with fixed inter-arrival times). This is exact and costs one simpy event per randomised patient.
-Recruitment stops the moment the target number has been randomised.
+screened patient fails screening with probability f, so randomisations at a site form a thinned Poisson process.
+Screening times are drawn vectorised per site (one RNG call per batch, not per patient); the recruitment process
+then walks the simpy clock from one randomisation to the next — one event per randomised patient — and stops
+the moment the target number has been randomised. Arms come from each site's permuted blocks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -22,7 +21,7 @@ from trialsim.spec.scenario import Recruitment
 
 @dataclass
 class Enrolment:
-    """Randomised patients in order of randomisation, screening counts and an optional event log.
+    """Randomised patients in order of randomisation, the number screened and an optional event log.
 
     ``log`` holds (week, event, site, patient index or −1) tuples when requested.
     """
@@ -32,11 +31,11 @@ class Enrolment:
     week: np.ndarray
     screened: int
     site_open_week: np.ndarray
-    log: list[tuple[float, str, int, int]] | None = field(default=None)
+    log: list[tuple[float, str, int, int]] | None = None
 
     @property
     def screen_failures(self) -> int:
-        """Screened patients who were not randomised."""
+        """Screened patients who were not randomised (until recruitment stopped)."""
         return self.screened - int(self.site.size)
 
 
@@ -55,20 +54,42 @@ def activation_weeks(recruitment: Recruitment, rng: np.random.Generator) -> np.n
     return start + (end - start) * rng.random(recruitment.sites)
 
 
-def _gaps(
-    recruitment: Recruitment, rates: np.ndarray, size: int, rng: np.random.Generator
+def _screenings(
+    recruitment: Recruitment, rates: np.ndarray, start: np.ndarray, size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaps (weeks) between successive randomised patients per site and the screenings each one took."""
-    shape = (recruitment.sites, size)
-    if recruitment.screen_failure > 0:
-        screenings = rng.geometric(1.0 - recruitment.screen_failure, size=shape)
-    else:
-        screenings = np.ones(shape, dtype=np.int64)
-    if recruitment.fixed_interarrival:
-        gaps = screenings / rates[:, None]
-    else:
-        gaps = rng.standard_gamma(screenings) / rates[:, None]
-    return gaps, screenings
+    """Next ``size`` screening times per site after ``start`` (weeks) and whether each screened patient passes."""
+    shape = (rates.size, size)
+    gaps = np.ones(shape) if recruitment.fixed_interarrival else rng.standard_exponential(shape)
+    times = start[:, None] + np.cumsum(gaps / rates[:, None], axis=1)
+    passes = rng.random(shape) >= recruitment.screen_failure
+    return times, passes
+
+
+def randomisation_times(
+    recruitment: Recruitment, rates: np.ndarray, opens: np.ndarray, target: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The first ``target`` randomisations over all sites.
+
+    Returns (weeks, site, rank of the patient within its site, number screened until the last randomisation).
+    Batches of screenings are added until every site's drawn horizon passes the target-th randomisation, so
+    the merge over sites is exact.
+    """
+    batch = max(16, int(2.5 * target / (recruitment.sites * (1.0 - recruitment.screen_failure))) + 16)
+    times, passes = _screenings(recruitment, rates, opens, batch, rng)
+    while True:
+        horizon = times[:, -1].min()
+        if np.count_nonzero(passes & (times <= horizon)) >= target:
+            break
+        more_times, more_passes = _screenings(recruitment, rates, times[:, -1], batch, rng)
+        times, passes = np.hstack([times, more_times]), np.hstack([passes, more_passes])
+    randomised = np.where(passes, times, np.inf).ravel()
+    # Stable sort: simultaneous randomisations are taken in site order.
+    order = np.argsort(randomised, kind="stable")[:target]
+    weeks = randomised[order]
+    site = order // times.shape[1]
+    rank = np.cumsum(passes, axis=1).ravel()[order] - 1
+    screened = int(np.count_nonzero(times <= weeks[-1]))
+    return weeks, site, rank, screened
 
 
 def recruit(
@@ -83,64 +104,24 @@ def recruit(
     env = simpy.Environment()
     opens = activation_weeks(recruitment, rng)
     rates = site_rates(recruitment, rng)
-    # Enough pre-drawn gaps for any realistic site; a site that runs out draws another batch.
-    batch = max(16, int(3 * target / recruitment.sites) + 16)
-    gaps, screenings = _gaps(recruitment, rates, batch, rng)
-    gap_lists = gaps.tolist()
-    screenings_by_site = [[row] for row in screenings]
-    sites: list[int] = []
-    weeks: list[float] = []
-    per_site = [0] * recruitment.sites
+    weeks, site, rank, screened = randomisation_times(recruitment, rates, opens, target, rng)
+    counts = np.bincount(site, minlength=recruitment.sites)
+    arm = block_sequences(ratio, recruitment.block_size or 2 * sum(ratio), counts, rng)[site, rank]
     events: list[tuple[float, str, int, int]] | None = [] if log else None
-    stop = env.event()
 
-    def site_process(site: int):
-        yield env.timeout(opens[site])
-        if events is not None:
-            events.append((env.now, "site_open", site, -1))
-        own = gap_lists[site]
-        while True:
-            for gap in own:
-                yield env.timeout(gap)
-                if stop.triggered:  # another site reached the target at this same instant
-                    return
-                sites.append(site)
-                weeks.append(env.now)
-                per_site[site] += 1
-                if events is not None:
-                    events.append((env.now, "randomised", site, len(sites) - 1))
-                if len(sites) == target:
-                    stop.succeed()
-                    return
-            more, more_screenings = _gaps(recruitment, rates[site : site + 1], batch, rng)
-            screenings_by_site[site].append(more_screenings[0])
-            own = more[0].tolist()
+    def recruitment_process():
+        timeout, now = env.timeout, 0.0
+        for week in weeks.tolist():
+            yield timeout(week - now)
+            now = week
 
-    for site in range(recruitment.sites):
-        env.process(site_process(site))
-    env.run(until=stop)
+    def logged_recruitment_process():
+        for patient, week in enumerate(weeks.tolist()):
+            yield env.timeout(week - env.now)
+            events.append((env.now, "randomised", int(site[patient]), patient))
 
-    site_arr = np.asarray(sites, dtype=np.int64)
-    counts = np.asarray(per_site)
-    sequences = block_sequences(ratio, recruitment.block_size or 2 * sum(ratio), counts, rng)
-    rank = _rank_within_site(site_arr, recruitment.sites)
-    arm = sequences[site_arr, rank] if site_arr.size else np.empty(0, dtype=np.int64)
-    screened = sum(int(np.concatenate(rows)[: counts[s]].sum()) for s, rows in enumerate(screenings_by_site))
-    return Enrolment(
-        site=site_arr,
-        arm=arm,
-        week=np.asarray(weeks, dtype=float),
-        screened=screened,
-        site_open_week=opens,
-        log=events,
-    )
-
-
-def _rank_within_site(site: np.ndarray, n_sites: int) -> np.ndarray:
-    """0-based order of each patient among the patients of the same site (in randomisation order)."""
-    order = np.argsort(site, kind="stable")
-    counts = np.bincount(site, minlength=n_sites)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    rank = np.empty_like(site)
-    rank[order] = np.arange(site.size) - starts
-    return rank
+    if events is not None:
+        for s, week in enumerate(opens.tolist()):
+            env.timeout(week).callbacks.append(lambda _, s=s: events.append((env.now, "site_open", s, -1)))
+    env.run(env.process(logged_recruitment_process() if log else recruitment_process()))
+    return Enrolment(site=site, arm=arm, week=weeks, screened=screened, site_open_week=opens, log=events)

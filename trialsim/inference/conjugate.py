@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from trialsim.inference.data import TrialData
+from trialsim.inference.data import TrialBatch
 from trialsim.spec.plan import AnalysisPlan
 
 
@@ -34,32 +34,24 @@ class ComparisonPosterior:
     valid: np.ndarray
 
 
-def _design(trials: list[TrialData]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Padded design matrices X (K, n_max, p), responses y (K, n_max) and weights w (K, n_max)."""
-    first = trials[0]
-    active = [a for a in range(len(first.arm_names)) if a != first.control]
-    p = 2 + len(active)
-    n_max = max(t.n for t in trials)
-    X = np.zeros((len(trials), n_max, p))
-    y = np.zeros((len(trials), n_max))
-    w = np.zeros((len(trials), n_max))
-    for k, trial in enumerate(trials):
-        keep = trial.endpoint_observed
-        m = int(keep.sum())
-        arm = trial.arm[keep]
-        base = trial.baseline[keep]
-        X[k, :m, 0] = 1.0
-        for j, a in enumerate(active):
-            X[k, :m, 1 + j] = arm == a
-        X[k, :m, -1] = base - (base.mean() if m else 0.0)
-        y[k, :m] = trial.change_at_endpoint[keep]
-        w[k, :m] = 1.0
+def _design(batch: TrialBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Design matrices X (K, N, p), responses y (K, N) and completer weights w (K, N) of a batch."""
+    active = [a for a in range(len(batch.arm_names)) if a != batch.control]
+    w = batch.endpoint_observed.astype(float)
+    completers = np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+    centre = (batch.baseline * w).sum(axis=1, keepdims=True) / completers
+    X = np.empty(batch.arm.shape + (2 + len(active),))
+    X[..., 0] = 1.0
+    for j, a in enumerate(active):
+        X[..., 1 + j] = batch.arm == a
+    X[..., -1] = batch.baseline - centre
+    y = np.where(w > 0, batch.change_at_endpoint, 0.0)
     return X, y, w, active
 
 
-def analyse_ancova(trials: list[TrialData], plan: AnalysisPlan) -> ComparisonPosterior:
+def analyse_ancova(batch: TrialBatch, plan: AnalysisPlan) -> ComparisonPosterior:
     """Exact conjugate posterior of every active-vs-control effect for a batch of trials of one design."""
-    X, y, w, active = _design(trials)
+    X, y, w, active = _design(batch)
     K, _, p = X.shape
     prior = plan.priors
     lam = np.zeros(p)
@@ -98,7 +90,7 @@ def analyse_ancova(trials: list[TrialData], plan: AnalysisPlan) -> ComparisonPos
         sd = np.where(dfc > 2, scale * np.sqrt(dfc / (dfc - 2)), np.inf)
         quantile = stats.t.ppf(0.5 + plan.ci_prob / 2.0, dfc)
         prob = stats.t.sf((plan.decision.margin - loc) / scale, dfc)
-    names = tuple(trials[0].arm_names[a] for a in active)
+    names = tuple(batch.arm_names[a] for a in active)
     return ComparisonPosterior(
         arms=names,
         mean=loc,

@@ -81,3 +81,63 @@ class TrialData:
         columns["dropout_week"] = self.dropout_week
         columns["dropout_reason"] = self.dropout_reason
         return pd.DataFrame(columns)
+
+
+@dataclass(frozen=True)
+class TrialBatch:
+    """K simulated trials of one design point, N randomised patients each, stacked for vectorised analysis.
+
+    Per-patient arrays have shape (K, N); ``panss`` and ``visit_time`` (K, N, visits). Fields mean the same as
+    in :class:`TrialData`; ``screened`` is the number of patients screened per trial.
+    """
+
+    arm_names: tuple[str, ...]
+    control: int
+    visit_weeks: np.ndarray
+    endpoint_visit: int
+    site: np.ndarray
+    arm: np.ndarray
+    randomised_week: np.ndarray
+    baseline: np.ndarray
+    panss: np.ndarray
+    visit_time: np.ndarray
+    dropout_week: np.ndarray
+    dropout_reason: str
+    covariates: dict[str, np.ndarray]
+    end_week: np.ndarray
+    screened: np.ndarray
+
+    @property
+    def trials(self) -> int:
+        """Number of trials K."""
+        return int(self.arm.shape[0])
+
+    @property
+    def endpoint_observed(self) -> np.ndarray:
+        """(K, N) mask of completers (primary-endpoint visit observed)."""
+        return ~np.isnan(self.panss[..., self.endpoint_visit])
+
+    @property
+    def change_at_endpoint(self) -> np.ndarray:
+        """(K, N) change from baseline at the primary endpoint (points); NaN when missing."""
+        return self.panss[..., self.endpoint_visit] - self.baseline
+
+    def trial(self, k: int) -> TrialData:
+        """Trial ``k`` as a :class:`TrialData` (views, no copies of the large arrays)."""
+        dropped = np.isfinite(self.dropout_week[k])
+        return TrialData(
+            arm_names=self.arm_names,
+            control=self.control,
+            visit_weeks=self.visit_weeks,
+            endpoint_visit=self.endpoint_visit,
+            site=self.site[k],
+            arm=self.arm[k],
+            randomised_week=self.randomised_week[k],
+            baseline=self.baseline[k],
+            panss=self.panss[k],
+            visit_time=self.visit_time[k],
+            dropout_week=self.dropout_week[k],
+            dropout_reason=np.where(dropped, self.dropout_reason, ""),
+            covariates={name: values[k] for name, values in self.covariates.items()},
+            end_week=float(self.end_week[k]),
+        )

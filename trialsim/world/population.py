@@ -2,6 +2,9 @@
 
 Defaults come from ../shared/evidence/trs_parameters.yaml (baseline PANSS total ≈ 98 ± 20, [D]; subscale
 baselines 23 ± 5 and 24 ± 6, [U] — assumptions; smoking 70–80 %, [V]).
+
+The functions transform uniform variates drawn by the caller (one block per trial from the trial's own stream),
+so they vectorise over any leading shape, e.g. (trials, patients).
 """
 
 from __future__ import annotations
@@ -13,21 +16,21 @@ from scipy.special import ndtr, ndtri
 
 from trialsim.spec.scenario import PANSS_SUBSCALE_RANGE, PANSS_TOTAL_RANGE, Population
 
+#: Uniform variates used per patient by :func:`draw_baseline`.
+BASELINE_UNIFORMS = 6
 
-def truncated_normal(
-    rng: np.random.Generator, mean: np.ndarray | float, sd: float, low: float, high: float, size: int
-) -> np.ndarray:
-    """Draw from N(mean, sd²) truncated to [low, high] by inverse-CDF sampling (exact, no rejection loop)."""
-    a = ndtr((low - np.asarray(mean)) / sd)
-    b = ndtr((high - np.asarray(mean)) / sd)
-    u = a + rng.random(size) * (b - a)
-    u = np.clip(u, 1e-300, 1 - 1e-16)
-    return np.clip(np.asarray(mean) + sd * ndtri(u), low, high)
+
+def truncated_normal(u: np.ndarray, mean: np.ndarray | float, sd: float, low: float, high: float) -> np.ndarray:
+    """Map uniforms ``u`` to N(mean, sd²) truncated to [low, high] by the inverse CDF (exact, no rejection)."""
+    a = ndtr((low - mean) / sd)
+    b = ndtr((high - mean) / sd)
+    p = np.clip(a + u * (b - a), 1e-300, 1 - 1e-16)
+    return np.clip(mean + sd * ndtri(p), low, high)
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """Baseline characteristics of ``n`` patients (arrays of length n)."""
+    """Baseline characteristics (arrays of the patients' shape)."""
 
     panss_total: np.ndarray
     panss_positive: np.ndarray
@@ -47,26 +50,27 @@ class Baseline:
         }
 
 
-def draw_baseline(population: Population, n: int, rng: np.random.Generator) -> Baseline:
-    """Draw ``n`` eligible patients.
+def draw_baseline(population: Population, uniforms: np.ndarray) -> Baseline:
+    """Eligible patients from uniforms of shape (..., BASELINE_UNIFORMS).
 
     The total is a normal truncated at the inclusion threshold and the scale range (30–210); each subscale is
     drawn from its normal conditional on the total (correlation ``correlation_with_total``), truncated to 7–49.
     """
+    u = np.moveaxis(uniforms, -1, 0)
     total_mean, total_sd = population.baseline_panss.mean, population.baseline_panss.sd
-    total = truncated_normal(rng, total_mean, total_sd, population.inclusion_min_panss, PANSS_TOTAL_RANGE[1], n)
+    total = truncated_normal(u[0], total_mean, total_sd, population.inclusion_min_panss, PANSS_TOTAL_RANGE[1])
     z_total = (total - total_mean) / total_sd
     subscales = []
-    for sub in (population.positive, population.negative):
+    for k, sub in ((1, population.positive), (2, population.negative)):
         rho = sub.correlation_with_total
         mean = sub.mean + rho * sub.sd * z_total
-        subscales.append(truncated_normal(rng, mean, sub.sd * np.sqrt(1 - rho**2), *PANSS_SUBSCALE_RANGE, n))
+        subscales.append(truncated_normal(u[k], mean, sub.sd * np.sqrt(1 - rho**2), *PANSS_SUBSCALE_RANGE))
     age = population.age
     return Baseline(
         panss_total=total,
         panss_positive=subscales[0],
         panss_negative=subscales[1],
-        age=truncated_normal(rng, age.mean, age.sd, age.min, age.max, n),
-        female=rng.random(n) < population.female_fraction,
-        smoker=rng.random(n) < population.smoking_fraction,
+        age=truncated_normal(u[3], age.mean, age.sd, age.min, age.max),
+        female=u[4] < population.female_fraction,
+        smoker=u[5] < population.smoking_fraction,
     )
