@@ -1,0 +1,883 @@
+"""PyMC models of one trial, compiled ONCE per design point and sampled with nutpie for every simulated trial.
+
+Usage::
+
+    analysis = NutsAnalysis("longitudinal", n_max=220, n_visits=7, n_arms=2, effect_prior=(0.0, 5.0),
+                            margin=0.0, margin2=5.0)          # compiles here (≈ 10–40 s, once)
+    result = analysis.fit(trial_data, seed=1234)               # ≈ 10–100 ms per trial
+    result["clozapine"]["prob_effect_gt_margin"]
+
+Model kinds (all effects: (mean change in control) − (mean change in arm), positive = improvement):
+
+``ancova``
+    Completers' change at the endpoint ~ Normal(intercept − effect_k·1{arm=k} + slope·(baseline − mean), σ).
+    The likelihood is written with the sufficient statistics X'X, X'y, y'y, n (exactly the Normal likelihood
+    of the completers, but its cost does not depend on the number of patients and needs no padding).
+``longitudinal``
+    MMRM-like: change at every observed post-baseline visit ~ arm × visit means + baseline × visit slopes;
+    missing visits are dropped from the likelihood (MAR). ``residual`` = ``"random_intercept"`` (default;
+    patient intercept integrated out analytically: compound symmetry with σ² residual + τ² between-patient),
+    ``"ar1"`` (Σ_st = σ² ρ^|s−t| in visit index, exact for any missingness pattern), or ``"unstructured"``
+    (LKJ(η) correlation × per-visit SDs via ``pm.LKJCholeskyCov``; exact for monotone missingness — a
+    patient's observations after their first missed post-baseline visit are dropped for this structure).
+    The effect reported is the one at the endpoint visit. Patient-level arrays are padded to ``n_max`` rows
+    (see "Padding" below).
+``responder``
+    Logistic regression of responder status on arm, completers only: responder = reduction of at least
+    ``responder_threshold`` (default 0.20) of the floor-adjusted baseline (PANSS − 30) at the endpoint. Written
+    as Binomial counts per arm (the same likelihood as per-patient Bernoulli with arm as the only covariate).
+    The effect is the log odds ratio (arm vs control), positive = more responders on the arm.
+
+Priors (all numbers are data of the compiled model, so changing a prior never recompiles):
+
+- Effect per active arm: ``effect_prior=(mean, sd)`` (or one pair per active arm) Normal, in PANSS points
+  (log-odds for ``responder``); ``None`` = vague Normal(0, ``vague_sd`` = 100).
+- ``prior_scaled_by_sigma=True, sigma_ref=…`` (``ancova`` only): effect ~ Normal(mean, sd·σ/σ_ref) given σ,
+  the normal–inverse-gamma form of the conjugate analysis; with ``sigma_prior="inverse_gamma"`` (or
+  ``"jeffreys"``) and ``nuisance_sd=None`` this is exactly the conjugate model.
+- Nuisance coefficients (intercept/control means, baseline slopes, non-endpoint visit effects, control
+  log-odds): Normal(0, ``nuisance_sd`` = 1000) — effectively flat — or improper flat with ``None``.
+- Residual SD σ: ``sigma_prior="halfnormal"`` (default, HalfNormal(``sigma_scale`` = 50 PANSS points)),
+  ``"jeffreys"`` (p(σ) ∝ 1/σ, improper) or ``"inverse_gamma"`` (σ² ~ InvGamma(``sigma2_shape``,
+  ``sigma2_rate``)). Random-intercept SD τ ~ HalfNormal(``sigma_scale``); AR(1) ρ ~ Uniform(−1, 1);
+  unstructured: per-visit SDs ~ HalfNormal(``sigma_scale``) (the σ family does not apply), correlation
+  ~ LKJ(``lkj_eta`` = 1).
+
+Sampler parametrisation: the regression coefficients and log-scales are one vector θ = c + T·z with z the
+sampled (flat) vector, c an approximate posterior mode and T a Cholesky factor of an approximate posterior
+covariance, both computed per trial with least squares / moments (Stan's "QR reparametrisation" idea). The map
+is affine with a data-only Jacobian, so the posterior of θ is exactly the model's; it just makes the sampler
+see an almost standard-normal target, so NUTS needs few leapfrog steps and little tuning whatever the scale
+and correlation of the data.
+
+Padding: the compiled model has fixed array shapes per design point. For ``longitudinal`` the patient-level
+arrays (change from baseline, observed mask, arm indicators, centred baseline) have ``n_max`` rows; a trial
+with n < n_max patients fills rows n… with zeros and mask 0, and a masked row contributes exactly 0 to the
+log-likelihood (for the random intercept, the patient's number of observations m = 0 zeroes both the
+log-determinant and the quadratic form). ``ancova`` and ``responder`` use sufficient statistics whose shape
+depends only on the number of arms, so any n works. A trial with more than ``n_max`` patients raises
+:class:`~trialsim.exceptions.AnalysisError` (a design-point mismatch, not a fit failure).
+
+Diagnostics and records: see :mod:`trialsim.inference.diagnostics`. R-hat/ESS are taken over every sampled
+coordinate (z, the LKJ factor) and the effects; ``diagnostics_ok`` uses :class:`DiagnosticThresholds`
+(R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergence). A fit that raises returns failed records
+(``fit_failed=True``), never an exception.
+
+Environment: pymc/pytensor/nutpie are imported lazily (constructing :class:`NutsAnalysis`), never when this
+module is imported. Before the first import, :func:`configure_backend` points pytensor's compile cache at a
+project-specific directory (``$TRIALSIM_PYTENSOR_DIR`` or ``$XDG_CACHE_HOME/trialsim/pytensor``, by adding
+``base_compiledir=…`` to ``PYTENSOR_FLAGS`` unless the user already set a compiledir there) and sets
+``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` to 1 if unset (effective only for libraries not
+yet loaded; numpy's BLAS is additionally limited with threadpoolctl around sampling when it is installed).
+Sampling always uses ``cores=1``: one process = one core; parallelise over trials with processes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trialsim.exceptions import AnalysisError, ScenarioError
+from trialsim.inference.data import TrialData
+from trialsim.inference.diagnostics import (
+    DiagnosticThresholds,
+    FitResult,
+    convergence_summary,
+    empty_record,
+    failed_record,
+    worst,
+)
+from trialsim.inference.frequentist import (
+    ancova_design,
+    arm_layout,
+    longitudinal_arrays,
+    responder_counts,
+)
+
+KINDS: tuple[str, ...] = ("ancova", "longitudinal", "responder")
+RESIDUALS: tuple[str, ...] = ("random_intercept", "ar1", "unstructured")
+SIGMA_PRIORS: tuple[str, ...] = ("halfnormal", "jeffreys", "inverse_gamma")
+
+_COMPILE_COUNT = 0
+_COMPILED_CACHE: dict[tuple, Any] = {}
+
+
+def compile_count() -> int:
+    """Number of nutpie compilations done in this process (all :class:`NutsAnalysis` instances)."""
+    return _COMPILE_COUNT
+
+
+def clear_compiled_cache() -> None:
+    """Forget the compiled models shared between :class:`NutsAnalysis` instances of the same structure."""
+    _COMPILED_CACHE.clear()
+
+
+def default_compiledir() -> str:
+    """Project-specific pytensor cache: ``$TRIALSIM_PYTENSOR_DIR`` or ``$XDG_CACHE_HOME/trialsim/pytensor``."""
+    explicit = os.environ.get("TRIALSIM_PYTENSOR_DIR")
+    if explicit:
+        return explicit
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "trialsim", "pytensor")
+
+
+def configure_backend(compiledir: str | None = None) -> None:
+    """Set thread counts and the pytensor compile directory before pytensor is first imported.
+
+    Idempotent; does nothing to pytensor once it is imported (its config is read at import time), and
+    never overrides a ``compiledir``/``base_compiledir`` the user put in ``PYTENSOR_FLAGS``.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    if "pytensor" in sys.modules:
+        return
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if "compiledir" in flags:
+        return
+    path = compiledir or default_compiledir()
+    os.makedirs(path, exist_ok=True)
+    os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, f"base_compiledir={path}") if f)
+
+
+def _backend():
+    configure_backend()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pytensor's "no BLAS" and arviz's refactor notices at import
+        import nutpie
+        import pymc as pm
+        import pytensor.tensor as pt
+    return pm, pt, nutpie
+
+
+def seed_to_int(seed: int | np.random.SeedSequence | None) -> int:
+    """A 63-bit nutpie seed derived deterministically from an int or SeedSequence (fresh entropy for None)."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    hi, lo = (int(v) for v in ss.generate_state(2, dtype=np.uint32))
+    return (hi << 31) | (lo >> 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Prior specification
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """Plain-number priors; see the module docstring for their meaning."""
+
+    effect: tuple[tuple[float, float] | None, ...]  # per active arm; None = vague
+    vague_sd: float = 100.0
+    nuisance_sd: float | None = 1000.0
+    scaled_by_sigma: bool = False
+    sigma_ref: float | None = None
+    sigma: str = "halfnormal"
+    sigma_scale: float = 50.0
+    sigma2_shape: float | None = None
+    sigma2_rate: float | None = None
+
+    def effect_mean_prec(self, k: int) -> tuple[float, float]:
+        spec = self.effect[k]
+        if spec is None:
+            return 0.0, 1.0 / self.vague_sd**2
+        mean, sd = spec
+        return float(mean), 1.0 / float(sd) ** 2
+
+    @property
+    def nuisance_prec(self) -> float:
+        return 0.0 if self.nuisance_sd is None else 1.0 / float(self.nuisance_sd) ** 2
+
+    def sigma_coefficients(self) -> np.ndarray:
+        """(c1, c2, c3): log p(log σ) = c1·log σ − c2·σ² − c3/σ² (+ const), Jacobian of log σ included."""
+        if self.sigma == "halfnormal":
+            return np.array([1.0, 0.5 / self.sigma_scale**2, 0.0])
+        if self.sigma == "jeffreys":
+            return np.array([0.0, 0.0, 0.0])
+        a, b = float(self.sigma2_shape), float(self.sigma2_rate)  # type: ignore[arg-type]
+        return np.array([-2.0 * a, 0.0, b])
+
+
+def _normalise_effect_prior(effect_prior, n_active: int) -> tuple[tuple[float, float] | None, ...]:
+    if effect_prior is None:
+        return (None,) * n_active
+    if (isinstance(effect_prior, Sequence) and len(effect_prior) == 2
+            and all(isinstance(v, (int, float, np.floating, np.integer)) for v in effect_prior)):
+        items = [tuple(float(v) for v in effect_prior)] * n_active
+    else:
+        items = [None if item is None else tuple(float(v) for v in item) for item in effect_prior]
+    if len(items) != n_active:
+        raise ScenarioError(f"effect_prior has {len(items)} entries for {n_active} active arms")
+    for item in items:
+        if item is not None and (len(item) != 2 or not item[1] > 0 or not np.isfinite(item).all()):
+            raise ScenarioError(f"effect prior {item!r} must be (mean, sd) with sd > 0")
+    return tuple(items)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------
+# Model builders (run once per structure; every number that varies by trial or prior is pm.Data)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Structure:
+    kind: str
+    n_active: int
+    n_visits: int  # post-baseline visits T (longitudinal), else 0
+    n_max: int  # padded rows (longitudinal), else 0
+    residual: str
+    lkj_eta: float
+    sd_scale: float  # only used by the unstructured LKJ sd_dist
+    theta_names: list[str] = field(default_factory=list)
+
+    @property
+    def n_mean(self) -> int:
+        if self.kind == "ancova":
+            return self.n_active + 2
+        if self.kind == "responder":
+            return self.n_active + 1
+        return self.n_visits * (2 + self.n_active)
+
+    @property
+    def n_theta(self) -> int:
+        if self.kind == "ancova":
+            return self.n_mean + 1
+        if self.kind == "responder":
+            return self.n_mean
+        return self.n_mean + (0 if self.residual == "unstructured" else 2)
+
+    def key(self) -> tuple:
+        return (self.kind, self.n_active, self.n_visits, self.n_max, self.residual, self.lkj_eta,
+                self.sd_scale if self.residual == "unstructured" else None)
+
+
+def _theta(pm, pt, d: int):
+    centre = pm.Data("centre", np.zeros(d))
+    transform = pm.Data("transform", np.eye(d))
+    raw = pm.Flat("z", shape=(d,))
+    return centre + pt.dot(transform, raw)
+
+
+def _gaussian_prior(pm, pt, beta, p: int):
+    """Σ −½·prec·(β − mean)²; returns (mean, prec) data so callers can rescale the precision."""
+    mean = pm.Data("prior_mean", np.zeros(p))
+    prec = pm.Data("prior_prec", np.zeros(p))
+    return mean, prec
+
+
+def _sigma_logp(pm, pt, log_sigma):
+    coef = pm.Data("sigma_prior", np.zeros(3))
+    return coef[0] * log_sigma - coef[1] * pt.exp(2.0 * log_sigma) - coef[2] * pt.exp(-2.0 * log_sigma)
+
+
+def _build_ancova(pm, pt, s: _Structure):
+    K = s.n_active
+    p = s.n_mean
+    with pm.Model() as model:
+        theta = _theta(pm, pt, s.n_theta)
+        beta = theta[:p]
+        log_sigma = theta[p]
+        xtx = pm.Data("xtx", np.eye(p))
+        xty = pm.Data("xty", np.zeros(p))
+        yty = pm.Data("yty", np.array(1.0))
+        n = pm.Data("n", np.array(float(p + 2)))
+        mean, prec = _gaussian_prior(pm, pt, beta, p)
+        scaled = pm.Data("prior_scaled", np.zeros(p))  # 1 where the prior sd is multiplied by σ/σ_ref
+        sigma_ref2 = pm.Data("sigma_ref2", np.array(1.0))
+        inv_s2 = pt.exp(-2.0 * log_sigma)
+        rss = yty - 2.0 * pt.sum(beta * xty) + pt.sum(beta * pt.sum(xtx * beta[None, :], axis=1))
+        loglik = -n * log_sigma - 0.5 * rss * inv_s2
+        factor = 1.0 + scaled * (sigma_ref2 * inv_s2 - 1.0)
+        n_scaled = pt.sum(scaled * pt.gt(prec, 0.0))
+        prior_beta = -0.5 * pt.sum(prec * factor * (beta - mean) ** 2) - n_scaled * log_sigma
+        pm.Potential("logp", loglik + prior_beta + _sigma_logp(pm, pt, log_sigma))
+        pm.Deterministic("effect", beta[1:1 + K])
+    s.theta_names = ["intercept", *[f"effect[{k}]" for k in range(K)], "baseline_slope", "log_sigma"]
+    return model
+
+
+def _build_responder(pm, pt, s: _Structure):
+    K = s.n_active
+    p = s.n_mean
+    with pm.Model() as model:
+        theta = _theta(pm, pt, s.n_theta)
+        x = pm.Data("responders", np.zeros(K + 1))
+        n = pm.Data("analysed", np.ones(K + 1))
+        logit = theta[0] + pt.concatenate([pt.zeros(1), theta[1:]])
+        loglik = pt.sum(x * logit - n * pt.softplus(logit))
+        mean, prec = _gaussian_prior(pm, pt, theta, p)
+        pm.Potential("logp", loglik - 0.5 * pt.sum(prec * (theta - mean) ** 2))
+        pm.Deterministic("effect", theta[1:])
+    s.theta_names = ["control_logit", *[f"effect[{k}]" for k in range(K)]]
+    return model
+
+
+def _build_longitudinal(pm, pt, s: _Structure):
+    from pytensor.tensor.slinalg import solve_triangular
+
+    K, T, N = s.n_active, s.n_visits, s.n_max
+    p = s.n_mean
+    with pm.Model() as model:
+        theta = _theta(pm, pt, s.n_theta)
+        y = pm.Data("change", np.zeros((N, T)))
+        w = pm.Data("mask", np.zeros((N, T)))
+        onehot = pm.Data("onehot", np.zeros((N, K)))
+        base = pm.Data("baseline_c", np.zeros(N))
+        a = theta[:T]
+        delta = theta[T:T + K * T].reshape((K, T))
+        gamma = theta[T + K * T:p]
+        mu = a[None, :] - pt.dot(onehot, delta) + base[:, None] * gamma[None, :]
+        r = (y - mu) * w
+        mean, prec = _gaussian_prior(pm, pt, theta[:p], p)
+        logp = -0.5 * pt.sum(prec * (theta[:p] - mean) ** 2)
+        names = [f"mean[{t}]" for t in range(T)]
+        names += [f"effect[{k},{t}]" for k in range(K) for t in range(T)]
+        names += [f"baseline_slope[{t}]" for t in range(T)]
+        if s.residual == "random_intercept":
+            m = pm.Data("n_obs", np.zeros(N))
+            tau_coef = pm.Data("tau_prior", np.array(0.0))  # HalfNormal: 1/(2 scale²)
+            log_sigma, log_tau = theta[p], theta[p + 1]
+            s2 = pt.exp(2.0 * log_sigma)
+            ratio = pt.exp(2.0 * (log_tau - log_sigma))  # τ²/σ²
+            S = pt.sum(r, axis=1)
+            Q = pt.sum(r**2, axis=1)
+            quad = (Q - ratio * S**2 / (1.0 + m * ratio)) / s2
+            loglik = -0.5 * pt.sum(2.0 * m * log_sigma + pt.log1p(m * ratio) + quad)
+            logp += _sigma_logp(pm, pt, log_sigma) + log_tau - tau_coef * pt.exp(2.0 * log_tau)
+            names += ["log_sigma", "log_tau"]
+        elif s.residual == "ar1":
+            prev = pm.Data("prev_index", np.zeros(N * T, dtype="int64"))
+            has_prev = pm.Data("has_prev", np.zeros((N, T)))
+            gap = pm.Data("gap", np.ones((N, T)))
+            log_sigma, u = theta[p], theta[p + 1]
+            rho = pt.tanh(u)
+            r_prev = r.reshape((N * T,))[prev].reshape((N, T))
+            phi = has_prev * rho**gap
+            e = r - phi * r_prev
+            log_v = 2.0 * log_sigma + pt.log1p(-(phi**2))
+            loglik = pt.sum(w * (-0.5 * log_v - 0.5 * e**2 * pt.exp(-log_v)))
+            logp += _sigma_logp(pm, pt, log_sigma) + pt.log1p(-(rho**2))
+            names += ["log_sigma", "atanh_rho"]
+        else:  # unstructured
+            chol, _, _ = pm.LKJCholeskyCov("chol", n=T, eta=s.lkj_eta,
+                                           sd_dist=pm.HalfNormal.dist(s.sd_scale), compute_corr=True,
+                                           store_in_trace=False)
+            z = solve_triangular(chol, r.T, lower=True)  # (T, N); exact for monotone masks
+            log_diag = pt.log(pt.diagonal(chol))
+            loglik = pt.sum(w.T * (-log_diag[:, None] - 0.5 * z**2))
+        pm.Potential("logp", loglik + logp)
+        pm.Deterministic("effect", delta)
+    s.theta_names = names
+    return model
+
+
+_BUILDERS = {"ancova": _build_ancova, "responder": _build_responder, "longitudinal": _build_longitudinal}
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-trial data preparation (numpy only)
+# --------------------------------------------------------------------------------------------------
+
+
+def _whitening(H: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre H⁻¹g and T with T·Tᵀ = H⁻¹ (H: approximate posterior precision). Robust to singular H."""
+    H = 0.5 * (H + H.T)
+    scale = float(np.max(np.abs(np.diag(H)))) if H.size else 1.0
+    H = H + np.eye(H.shape[0]) * (1e-10 * scale + 1e-12)
+    try:
+        L = np.linalg.cholesky(H)
+        centre = np.linalg.solve(H, g)
+        transform = np.linalg.solve(L.T, np.eye(H.shape[0]))  # L⁻ᵀ
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(H)
+        vals = np.maximum(vals, 1e-6 * max(vals.max(), 1e-12))
+        centre = vecs @ ((vecs.T @ g) / vals)
+        transform = vecs / np.sqrt(vals)[None, :]
+    return centre, transform
+
+
+def _block_diag(*blocks: np.ndarray) -> np.ndarray:
+    n = sum(b.shape[0] for b in blocks)
+    out = np.zeros((n, n))
+    i = 0
+    for b in blocks:
+        out[i:i + b.shape[0], i:i + b.shape[0]] = b
+        i += b.shape[0]
+    return out
+
+
+class NutsAnalysis:
+    """One compiled PyMC model of a design point, refitted to each simulated trial with nutpie.
+
+    Args:
+        kind: ``"ancova"``, ``"longitudinal"`` or ``"responder"``.
+        n_max: padded number of patients (``longitudinal`` only; ignored otherwise).
+        n_visits: number of visits INCLUDING baseline, i.e. ``data.panss.shape[1]`` (``longitudinal`` only).
+        n_arms: number of arms including control.
+        residual: ``longitudinal`` covariance: ``"random_intercept"``, ``"ar1"`` or ``"unstructured"``.
+        effect_prior: ``(mean, sd)`` for every active arm, a sequence of such pairs (or None) per active arm,
+            or None for vague Normal(0, ``vague_sd``).
+        prior_scaled_by_sigma, sigma_ref: the conjugate (normal–inverse-gamma) form, ``ancova`` only.
+        sigma_prior, sigma_scale, sigma2_shape, sigma2_rate: prior of the residual SD.
+        nuisance_sd: SD of the Normal(0, ·) prior on nuisance coefficients; None = flat (improper).
+        vague_sd: SD of the vague effect prior.
+        lkj_eta: LKJ shape for ``residual="unstructured"``.
+        responder_threshold: responder definition (fraction of floor-adjusted baseline).
+        margin, margin2: P(effect > margin) and P(effect > margin2) are reported (margin2 None → NaN).
+        ci_level: equal-tailed credible interval level.
+        draws, tune, chains: nutpie settings per fit (always ``cores=1``).
+        target_accept: nutpie step-size target.
+        thresholds: :class:`DiagnosticThresholds` for ``diagnostics_ok``.
+        use_cache: reuse a compiled model of the same structure built earlier in this process.
+    """
+
+    def __init__(
+        self,
+        kind: str = "ancova",
+        n_max: int | None = None,
+        n_visits: int | None = None,
+        n_arms: int = 2,
+        *,
+        residual: str = "random_intercept",
+        effect_prior: Any = None,
+        prior_scaled_by_sigma: bool = False,
+        sigma_ref: float | None = None,
+        sigma_prior: str = "halfnormal",
+        sigma_scale: float = 50.0,
+        sigma2_shape: float | None = None,
+        sigma2_rate: float | None = None,
+        nuisance_sd: float | None = 1000.0,
+        vague_sd: float = 100.0,
+        lkj_eta: float = 1.0,
+        responder_threshold: float = 0.20,
+        margin: float = 0.0,
+        margin2: float | None = None,
+        ci_level: float = 0.95,
+        draws: int = 1000,
+        tune: int = 500,
+        chains: int = 2,
+        target_accept: float = 0.8,
+        thresholds: DiagnosticThresholds | None = None,
+        use_cache: bool = True,
+    ):
+        kind = str(kind).lower()
+        if kind not in KINDS:
+            raise ScenarioError(f"unknown NUTS model kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if n_arms < 2:
+            raise ScenarioError("n_arms must be ≥ 2 (control + at least one active arm)")
+        residual = str(residual).lower()
+        if kind == "longitudinal":
+            if residual not in RESIDUALS:
+                raise ScenarioError(f"unknown residual structure {residual!r}; choose one of {', '.join(RESIDUALS)}")
+            if n_max is None or n_visits is None or n_max < 1 or n_visits < 2:
+                raise ScenarioError("longitudinal models need n_max ≥ 1 and n_visits ≥ 2 (baseline included)")
+            if residual in ("ar1", "unstructured") and n_visits < 3:
+                raise ScenarioError(f"residual={residual!r} needs ≥ 2 post-baseline visits")
+        if sigma_prior not in SIGMA_PRIORS:
+            raise ScenarioError(f"unknown sigma_prior {sigma_prior!r}; choose one of {', '.join(SIGMA_PRIORS)}")
+        if sigma_prior == "inverse_gamma" and not (
+            sigma2_shape is not None and sigma2_rate is not None and sigma2_shape >= 0 and sigma2_rate >= 0
+        ):
+            raise ScenarioError("sigma_prior='inverse_gamma' needs sigma2_shape ≥ 0 and sigma2_rate ≥ 0")
+        if prior_scaled_by_sigma and (kind != "ancova" or sigma_ref is None or not sigma_ref > 0):
+            raise ScenarioError("prior_scaled_by_sigma needs kind='ancova' and sigma_ref > 0")
+        if draws < 4 or tune < 0 or chains < 1:
+            raise ScenarioError("need draws ≥ 4, tune ≥ 0, chains ≥ 1")
+        self.kind = kind
+        self.n_arms = int(n_arms)
+        self.n_active = self.n_arms - 1
+        self.prior = PriorSpec(
+            effect=_normalise_effect_prior(effect_prior, self.n_active),
+            vague_sd=float(vague_sd),
+            nuisance_sd=None if nuisance_sd is None else float(nuisance_sd),
+            scaled_by_sigma=bool(prior_scaled_by_sigma),
+            sigma_ref=None if sigma_ref is None else float(sigma_ref),
+            sigma=sigma_prior,
+            sigma_scale=float(sigma_scale),
+            sigma2_shape=sigma2_shape,
+            sigma2_rate=sigma2_rate,
+        )
+        self.responder_threshold = float(responder_threshold)
+        self.margin = float(margin)
+        self.margin2 = None if margin2 is None else float(margin2)
+        self.ci_level = float(ci_level)
+        self.draws, self.tune, self.chains = int(draws), int(tune), int(chains)
+        self.target_accept = float(target_accept)
+        self.thresholds = thresholds or DiagnosticThresholds()
+        self.structure = _Structure(
+            kind=kind,
+            n_active=self.n_active,
+            n_visits=int(n_visits) - 1 if kind == "longitudinal" else 0,
+            n_max=int(n_max) if kind == "longitudinal" else 0,
+            residual=residual if kind == "longitudinal" else "",
+            lkj_eta=float(lkj_eta),
+            sd_scale=float(sigma_scale),
+        )
+        self.n_compiles = 0
+        self.compile_seconds = 0.0
+        self._compiled = self._compile(use_cache)
+
+    # ---------------------------------------------------------------- compile
+    def _compile(self, use_cache: bool):
+        global _COMPILE_COUNT
+        pm, pt, nutpie = _backend()
+        key = self.structure.key()
+        if use_cache and key in _COMPILED_CACHE:
+            compiled, names = _COMPILED_CACHE[key]
+            self.structure.theta_names = list(names)
+            return compiled
+        start = time.perf_counter()
+        model = _BUILDERS[self.kind](pm, pt, self.structure)
+        compiled = nutpie.compile_pymc_model(model, var_names=["effect"])
+        self.compile_seconds = time.perf_counter() - start
+        self.n_compiles += 1
+        _COMPILE_COUNT += 1
+        if use_cache:
+            _COMPILED_CACHE[key] = (compiled, list(self.structure.theta_names))
+        return compiled
+
+    # ---------------------------------------------------------------- data
+    def check_design(self, data: TrialData) -> None:
+        """Raise :class:`AnalysisError` if the trial does not fit the compiled shapes (arms, visits, n_max)."""
+        if len(data.arm_names) != self.n_arms:
+            raise AnalysisError(f"trial has {len(data.arm_names)} arms, the compiled model {self.n_arms}")
+        if self.kind == "longitudinal":
+            s = self.structure
+            if data.panss.shape[1] != s.n_visits + 1:
+                raise AnalysisError(f"trial has {data.panss.shape[1]} visits, the compiled model {s.n_visits + 1}")
+            if data.n > s.n_max:
+                raise AnalysisError(f"trial has {data.n} patients, more than n_max={s.n_max} of the compiled model")
+
+    def prepare(self, data: TrialData) -> tuple[dict[str, np.ndarray], int]:
+        """Arrays to swap into the compiled model for this trial, and the number of patients analysed."""
+        self.check_design(data)
+        if self.kind == "ancova":
+            return self._prepare_ancova(data)
+        if self.kind == "responder":
+            return self._prepare_responder(data)
+        return self._prepare_longitudinal(data)
+
+    def _effect_prior_arrays(self, p: int, effect_index: list[int], nuisance: list[int]):
+        mean = np.zeros(p)
+        prec = np.zeros(p)
+        prec[nuisance] = self.prior.nuisance_prec
+        for k, j in enumerate(effect_index):
+            mean[j], prec[j] = self.prior.effect_mean_prec(k)
+        return mean, prec
+
+    def _prepare_ancova(self, data: TrialData):
+        K = self.n_active
+        design = ancova_design(data)
+        X, y = design.X, design.y
+        n, p = X.shape
+        if n == 0:
+            raise AnalysisError("no completer to analyse")
+        xtx, xty, yty = X.T @ X, X.T @ y, float(y @ y)
+        effect_idx = list(range(1, 1 + K))
+        mean, prec = self._effect_prior_arrays(p, effect_idx, [0, p - 1])
+        scaled = np.zeros(p)
+        sigma_ref2 = 1.0
+        if self.prior.scaled_by_sigma:
+            scaled[effect_idx] = 1.0
+            sigma_ref2 = float(self.prior.sigma_ref) ** 2
+        # approximate posterior for the sampler's affine map
+        ridge = np.linalg.lstsq(xtx + 1e-8 * np.eye(p) * max(np.trace(xtx), 1.0) / p, xty, rcond=None)[0]
+        rss = max(yty - 2 * ridge @ xty + ridge @ xtx @ ridge, 0.0)
+        s2 = rss / max(n - p, 1)
+        if not s2 > 1e-8:
+            s2 = max(float(np.var(y)), 1.0)
+        prior_prec = prec * np.where(scaled > 0, sigma_ref2 / s2, 1.0)
+        H = xtx / s2 + np.diag(prior_prec)
+        c_beta, T_beta = _whitening(H, xty / s2 + prior_prec * mean)
+        centre = np.concatenate([c_beta, [0.5 * math.log(s2)]])
+        transform = _block_diag(T_beta, np.array([[1.0 / math.sqrt(2.0 * max(n, 1))]]))
+        arrays = dict(centre=centre, transform=transform, xtx=xtx, xty=xty, yty=np.array(yty),
+                      n=np.array(float(n)), prior_mean=mean, prior_prec=prec, prior_scaled=scaled,
+                      sigma_ref2=np.array(sigma_ref2), sigma_prior=self.prior.sigma_coefficients())
+        return arrays, n
+
+    def _prepare_responder(self, data: TrialData):
+        x, n = responder_counts(data, self.responder_threshold)
+        K = self.n_active
+        p = K + 1
+        mean, prec = self._effect_prior_arrays(p, list(range(1, p)), [0])
+        phat = (x + 0.5) / (n + 1.0)
+        logit = np.log(phat) - np.log1p(-phat)
+        wts = n * phat * (1 - phat)
+        Xa = np.column_stack([np.ones(p), np.vstack([np.zeros(K), np.eye(K)])])
+        H = (Xa * wts[:, None]).T @ Xa + np.diag(prec)
+        guess = np.concatenate([[logit[0]], logit[1:] - logit[0]])
+        centre, transform = _whitening(H, H @ guess)
+        arrays = dict(centre=centre, transform=transform, responders=x, analysed=n, prior_mean=mean,
+                      prior_prec=prec)
+        return arrays, int(n.sum())
+
+    def _prepare_longitudinal(self, data: TrialData):
+        s = self.structure
+        T, K, N = s.n_visits, s.n_active, s.n_max
+        long = longitudinal_arrays(data)
+        mask = long.mask.copy()
+        if s.residual == "unstructured":  # keep each patient's monotone prefix
+            mask &= np.cumprod(mask, axis=1).astype(bool)
+        n_analysed = int(mask.any(axis=1).sum())
+        if n_analysed == 0:
+            raise AnalysisError("no observed post-baseline visit")
+        p = s.n_mean
+        effect_idx = [T + k * T + long.endpoint for k in range(K)]
+        nuisance = [j for j in range(p) if j not in effect_idx]
+        mean, prec = self._effect_prior_arrays(p, effect_idx, nuisance)
+        # non-endpoint visit effects get the vague effect prior unless the nuisance prior is flat
+        if self.prior.nuisance_sd is not None:
+            for k in range(K):
+                for t in range(T):
+                    if t != long.endpoint:
+                        prec[T + k * T + t] = 1.0 / self.prior.vague_sd**2
+
+        # --- approximate GLS fit under a random-intercept working covariance (sampler map only)
+        pat, vis = np.nonzero(mask)
+        X = long.design_rows(pat, vis)
+        yv = long.change[pat, vis]
+        n_obs = pat.size
+        beta_ols = np.linalg.lstsq(X, yv, rcond=None)[0]
+        resid = yv - X @ beta_ols
+        m = mask.sum(axis=1).astype(float)
+        S_r = np.bincount(pat, weights=resid, minlength=data.n)
+        mean_r = np.divide(S_r, m, out=np.zeros_like(S_r), where=m > 0)
+        within_df = float(np.sum(np.maximum(m - 1, 0)))
+        total_var = float(np.mean(resid**2)) if n_obs else 1.0
+        if within_df > 0:
+            s2_w = float(np.sum((resid - mean_r[pat]) ** 2)) / within_df
+        else:
+            s2_w = total_var
+        s2_w = max(s2_w, 1e-6 * max(total_var, 1.0), 1e-8)
+        tau2 = max(total_var - s2_w, 0.05 * s2_w)
+        c = tau2 / (s2_w + m * tau2)
+        G = np.zeros((data.n, p))
+        np.add.at(G, pat, X)
+        S_y = np.bincount(pat, weights=yv, minlength=data.n)
+        H_mean = (X.T @ X - (G * c[:, None]).T @ G) / s2_w + np.diag(prec)
+        g_mean = (X.T @ yv - G.T @ (c * S_y)) / s2_w + prec * mean
+        c_mean, T_mean = _whitening(H_mean, g_mean)
+
+        pad = N - data.n
+        padded = lambda a: np.concatenate([a, np.zeros((pad, *a.shape[1:]))]) if pad else a  # noqa: E731
+        arrays: dict[str, np.ndarray] = dict(
+            change=padded(np.where(mask, long.change, 0.0)),
+            mask=padded(mask.astype(float)),
+            onehot=padded(long.onehot),
+            baseline_c=padded(long.baseline_c),
+            prior_mean=mean,
+            prior_prec=prec,
+        )
+        if s.residual == "random_intercept":
+            n_pat = max(n_analysed, 1)
+            centre = np.concatenate([c_mean, [0.5 * math.log(s2_w), 0.5 * math.log(tau2)]])
+            transform = _block_diag(T_mean, np.diag([1.0 / math.sqrt(2.0 * max(within_df, 1.0)),
+                                                     math.sqrt(2.0 / n_pat)]))
+            arrays.update(n_obs=padded(m), sigma_prior=self.prior.sigma_coefficients(),
+                          tau_prior=np.array(0.5 / self.prior.sigma_scale**2))
+        elif s.residual == "ar1":
+            full_mask = np.zeros((N, T), dtype=bool)
+            full_mask[: data.n] = mask
+            prev_index = np.zeros((N, T), dtype=np.int64)
+            has_prev = np.zeros((N, T))
+            gap = np.ones((N, T))
+            last = np.full(N, -1)
+            for t in range(T):
+                seen = last >= 0
+                prev_index[:, t] = np.where(seen, np.arange(N) * T + np.maximum(last, 0), np.arange(N) * T + t)
+                has_prev[:, t] = seen
+                gap[:, t] = np.where(seen, t - last, 1)
+                last = np.where(full_mask[:, t], t, last)
+            # lag-1 residual correlation for the centre of atanh ρ
+            rfull = np.zeros((data.n, T))
+            rfull[pat, vis] = resid
+            pair = mask[:, 1:] & mask[:, :-1]
+            if pair.sum() > 2:
+                a_, b_ = rfull[:, 1:][pair], rfull[:, :-1][pair]
+                rho = float(np.clip(np.corrcoef(a_, b_)[0, 1], -0.9, 0.95))
+            else:
+                rho = 0.3
+            if not np.isfinite(rho):
+                rho = 0.3
+            centre = np.concatenate([c_mean, [0.5 * math.log(max(total_var, 1e-8)), math.atanh(rho)]])
+            transform = _block_diag(T_mean, np.diag([1.0 / math.sqrt(2.0 * max(n_obs, 1)),
+                                                     1.0 / math.sqrt(max(int(pair.sum()), 1))]))
+            arrays.update(prev_index=prev_index.reshape(-1), has_prev=has_prev, gap=gap,
+                          sigma_prior=self.prior.sigma_coefficients())
+        else:
+            centre, transform = c_mean, T_mean
+        arrays.update(centre=centre, transform=transform)
+        return arrays, n_analysed
+
+    # ---------------------------------------------------------------- fit
+    def fit(
+        self,
+        data: TrialData,
+        seed: int | np.random.SeedSequence | None = None,
+        *,
+        margin: float | None = None,
+        margin2: float | None = None,
+        keep_idata: bool = False,
+    ) -> FitResult:
+        """Swap this trial's data into the compiled model, sample, and summarise per active arm.
+
+        Args:
+            data: one simulated trial (same arms/visits as the compiled design; ≤ n_max patients).
+            seed: int or SeedSequence; the nutpie seed is derived from it deterministically.
+            margin, margin2: override the instance's margins for this fit.
+            keep_idata: attach an ``arviz.InferenceData`` (posterior of effects and named parameters, sample
+                stats) as ``result.idata``, e.g. to save the first trials with ``arviz.to_netcdf``.
+
+        Returns:
+            :class:`FitResult` ``{active arm name: record}``. Never raises for a failed fit (records have
+            ``fit_failed=True``); raises :class:`AnalysisError` only when the trial does not match the
+            compiled design (arms, visits, n > n_max).
+        """
+        start = time.perf_counter()
+        layout = arm_layout(data)
+        names = layout.active_names
+        margin = self.margin if margin is None else float(margin)
+        margin2 = self.margin2 if margin2 is None else float(margin2)
+        self.check_design(data)
+        n_analysed = 0
+        try:
+            arrays, n_analysed = self.prepare(data)
+            draws, stats = self._sample(arrays, seed)
+            effect = draws["effect"]  # (C, D, K) or (C, D, K, T)
+            effect_all = None
+            if self.kind == "longitudinal":
+                effect_all = effect
+                effect = effect[..., int(data.endpoint_visit) - 1]
+            C, D = effect.shape[:2]
+            diag_params = [effect.reshape(C, D, -1)]
+            for name, value in draws.items():
+                if name != "effect":
+                    diag_params.append(value.reshape(C, D, -1))
+            summary = convergence_summary(np.concatenate(diag_params, axis=2))
+            rhat_max, ess_bulk_min, ess_tail_min = worst(summary)
+            divergences = int(stats["diverging"].sum())
+            ok = self.thresholds.ok(rhat_max, ess_bulk_min, ess_tail_min, divergences)
+            flat = effect.reshape(C * D, -1)
+            alpha = (1.0 - self.ci_level) / 2.0
+            lo, hi = np.quantile(flat, [alpha, 1.0 - alpha], axis=0)
+            records = {}
+            for k, nm in enumerate(names):
+                rec = empty_record(nm)
+                col = flat[:, k]
+                rec.update(
+                    estimate=float(col.mean()),
+                    sd=float(col.std(ddof=1)),
+                    ci_low=float(lo[k]),
+                    ci_high=float(hi[k]),
+                    prob_effect_gt_margin=float(np.mean(col > margin)),
+                    prob_effect_gt_margin2=math.nan if margin2 is None else float(np.mean(col > margin2)),
+                    mcse=float(summary["mcse_mean"][k]),
+                    rhat_max=rhat_max,
+                    ess_bulk_min=ess_bulk_min,
+                    ess_tail_min=ess_tail_min,
+                    divergences=divergences,
+                    diagnostics_ok=ok,
+                    fit_failed=False,
+                    n_analysed=int(n_analysed),
+                    error="" if np.all(np.isfinite(col)) else "non-finite draws",
+                )
+                if not np.all(np.isfinite(col)):
+                    rec["diagnostics_ok"] = False
+                records[nm] = rec
+            idata = None
+            if keep_idata:
+                idata = self._to_idata(draws, stats, arrays, names, effect,
+                                       effect_all if self.kind == "longitudinal" else None)
+            return FitResult(records, idata=idata, seconds=time.perf_counter() - start)
+        except Exception as exc:  # noqa: BLE001 - a failed fit is a record, never an exception
+            return FitResult({nm: failed_record(nm, exc, n_analysed) for nm in names},
+                             seconds=time.perf_counter() - start, failed=True)
+
+    def _sample(self, arrays: dict[str, np.ndarray], seed):
+        import pyarrow
+
+        _, _, nutpie = _backend()
+        compiled = self._compiled.with_data(**arrays)
+        kwargs: dict[str, Any] = {}
+        if self.target_accept != 0.8:
+            kwargs["target_accept"] = self.target_accept
+        with _single_thread():
+            raw = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=1,
+                                seed=seed_to_int(seed), progress_bar=False, return_raw_trace=True, **kwargs)
+        draw_batches, stat_batches = raw.get_arrow_trace()
+        per_chain_draws: dict[str, list[np.ndarray]] = {}
+        per_chain_stats: dict[str, list[np.ndarray]] = {}
+        shapes = self._compiled.shapes
+        for draw_b, stat_b in zip(draw_batches, stat_batches):
+            tuning = np.asarray(pyarrow.array(stat_b.column("tuning")).to_numpy(zero_copy_only=False), dtype=bool)
+            keep = ~tuning
+            for name in draw_b.column_names:
+                col = pyarrow.array(draw_b.column(name))
+                if pyarrow.types.is_list(col.type) or pyarrow.types.is_fixed_size_list(col.type):
+                    values = col.flatten().to_numpy(zero_copy_only=False)
+                else:
+                    values = col.to_numpy(zero_copy_only=False)
+                shape = tuple(shapes.get(name, ()))
+                values = np.asarray(values, dtype=float).reshape(len(keep), *shape)
+                per_chain_draws.setdefault(name, []).append(values[keep])
+            for name in ("diverging", "n_steps", "depth", "step_size", "energy"):
+                if name in stat_b.column_names:
+                    vals = pyarrow.array(stat_b.column(name)).to_numpy(zero_copy_only=False)
+                    per_chain_stats.setdefault(name, []).append(np.asarray(vals)[keep])
+        n_draws = min(v.shape[0] for v in per_chain_draws["effect"])
+        draws = {k: np.stack([v[:n_draws] for v in vs]) for k, vs in per_chain_draws.items()}
+        stats = {k: np.stack([v[:n_draws] for v in vs]) for k, vs in per_chain_stats.items()}
+        return draws, stats
+
+    def _to_idata(self, draws, stats, arrays, names, effect, effect_all):
+        import arviz as az
+
+        posterior: dict[str, np.ndarray] = {"effect": effect}
+        dims: dict[str, list[str]] = {"effect": ["arm"]}
+        coords: dict[str, Any] = {"arm": list(names)}
+        z = draws.get("z")
+        if z is not None:
+            theta = arrays["centre"][None, None, :] + np.einsum("ij,cdj->cdi", arrays["transform"], z)
+            for j, nm in enumerate(self.structure.theta_names):
+                if nm.startswith("log_"):
+                    posterior[nm[4:]] = np.exp(theta[..., j])
+                elif nm == "atanh_rho":
+                    posterior["rho"] = np.tanh(theta[..., j])
+                elif not nm.startswith("effect["):
+                    posterior[nm] = theta[..., j]
+        if effect_all is not None:
+            posterior["effect_by_visit"] = effect_all
+            dims["effect_by_visit"] = ["arm", "visit"]
+            coords["visit"] = list(range(1, effect_all.shape[-1] + 1))
+        return az.from_dict(posterior=posterior, sample_stats=stats, coords=coords, dims=dims)
+
+    def __repr__(self) -> str:
+        extra = f", residual={self.structure.residual!r}" if self.kind == "longitudinal" else ""
+        return (f"NutsAnalysis(kind={self.kind!r}, n_arms={self.n_arms}{extra}, draws={self.draws}, "
+                f"tune={self.tune}, chains={self.chains})")
+
+
+class _single_thread:
+    """Limit BLAS/OpenMP pools to one thread while sampling (threadpoolctl if installed, else no-op)."""
+
+    def __enter__(self):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover
+            self._ctx = None
+            return self
+        self._ctx = threadpool_limits(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.restore_original_limits()
+        return False
