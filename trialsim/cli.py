@@ -54,6 +54,8 @@ def run(
 
     try:
         scenario_obj, plan_obj = load_design(scenario, plan)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
     except ScenarioError as error:
         raise fail(error) from None
     total = trials * len(scenario_obj.sample_sizes)
@@ -76,7 +78,10 @@ def run(
             workers=workers,
             progress=lambda done: bar.advance(task, done),
         )
-    summary_path, trials_path = results.save(out_dir)
+    try:
+        summary_path, trials_path = results.save(out_dir)
+    except OSError as error:
+        raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
     out.print(f"wrote {summary_path} and {trials_path}")
 

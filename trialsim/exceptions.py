@@ -20,10 +20,10 @@ class Problem:
     has_value: bool = False
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.field}" if self.field else self.file
+        where = ": ".join(part for part in (self.file, self.field) if part)
         if self.has_value:
-            return f"{where} = {self.value!r}: {self.message}"
-        return f"{where}: {self.message}"
+            where = f"{where} = {self.value!r}"
+        return f"{where}: {self.message}" if where else self.message
 
 
 class TrialSimError(Exception):

@@ -155,3 +155,15 @@ def test_bundled_files_validate():
     result = runner.invoke(app, ["validate", *files])
     assert result.exit_code == 0, result.output
     assert result.output.count("ok ") == len(files)
+
+
+def test_visit_window_too_wide(tmp_path):
+    path = write(tmp_path, with_plan(visit_window_days=8))
+    assert_clean_failure(runner.invoke(app, ["validate", str(path)]), ["visit_window_days", "swap order"])
+
+
+def test_out_is_a_file(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    result = runner.invoke(app, ["run", "textbook_two_arm", "--trials", "2", "--out", str(target)])
+    assert_clean_failure(result, ["--out", "not a directory"])

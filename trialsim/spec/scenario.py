@@ -77,13 +77,10 @@ class Population(Strict):
 
 
 class Outcome(Strict):
-    """PANSS-total trajectory model (see DESIGN.md §3).
+    """PANSS-total trajectory model (equations in ``trialsim.world.outcome`` and the README).
 
-    change_i(t) = −(control_improvement + effect_arm)·shape(t) + baseline_slope·(baseline_i − mean)·shape(t)
-                  + u_i·shape(t) + w_i(t),
-    with u_i ~ N(0, patient_variance_fraction·sd_change²) and w_i(t) an AR(1) process across post-baseline visits
-    with variance (1 − patient_variance_fraction)·sd_change² · shape(t)… scaled so that the SD of change at the
-    primary endpoint is exactly ``sd_change``. PANSS is floored at 30 and capped at 210.
+    The SD of change at the primary endpoint is exactly ``sd_change``; a patient random effect carries
+    ``patient_variance_fraction`` of it and an AR(1) process over visits the rest.
     """
 
     sd_change: PositiveFloat = Field(15.0, description="SD of change from baseline at the primary endpoint (points)")
@@ -96,7 +93,7 @@ class Outcome(Strict):
     patient_variance_fraction: float = Field(0.5, ge=0.0, le=1.0)
     visit_correlation: float = Field(0.75, ge=0.0, lt=1.0, description="AR(1) correlation of residuals per week^0")
     baseline_slope: float = Field(
-        0.0, ge=-1.0, le=1.0, description="extra change per point of baseline above the mean (points/point)"
+        0.0, ge=-1.0, le=1.0, description="extra reduction per point of baseline above the mean (points/point)"
     )
 
 
@@ -242,6 +239,11 @@ class Scenario(Strict):
         if self.primary_endpoint.week not in self.visits_weeks:
             problems.append(
                 ("primary_endpoint.week", self.primary_endpoint.week, f"must be a scheduled visit, one of {self.visits_weeks}")
+            )
+        gaps = [b - a for a, b in zip(self.visits_weeks, self.visits_weeks[1:])]
+        if gaps and 2 * self.visit_window_days / 7.0 >= min(gaps):
+            problems.append(
+                ("visit_window_days", self.visit_window_days, f"windows of ± this many days would let visits {min(gaps):g} weeks apart swap order")
             )
         block = self.recruitment.block_size
         if block is not None and block % sum(self.ratio) != 0:
