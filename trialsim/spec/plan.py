@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from trialsim.spec.scenario import Strict
+from trialsim.spec.base import Strict
 
 
 class EffectPrior(Strict):

@@ -7,31 +7,21 @@ Every model rejects unknown keys; all structural problems of a file are reported
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-PANSS_TOTAL_RANGE = (30.0, 210.0)
-PANSS_SUBSCALE_RANGE = (7.0, 49.0)
-
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-PositiveInt = Annotated[int, Field(gt=0, le=100)]
-NonNegativeFloat = Annotated[float, Field(ge=0.0)]
-
-
-class ConsistencyError(ValueError):
-    """Several cross-field problems of one model, each with its own field path (dotted, relative to the file)."""
-
-    def __init__(self, problems: list[tuple[str, object, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{path}: {message}" for path, _, message in problems))
-
-
-class Strict(BaseModel):
-    """Base: unknown keys rejected, instances frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from trialsim.spec.base import (
+    PANSS_SUBSCALE_RANGE,
+    PANSS_TOTAL_RANGE,
+    ConsistencyError,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Strict,
+)
+from trialsim.spec.delivery import Resource, Treatment
 
 
 class NormalParams(Strict):
@@ -98,7 +88,7 @@ class Outcome(Strict):
 
 
 class Effect(Strict):
-    """A true treatment effect at the primary endpoint: exactly one of ``smd`` or ``points`` (positive = improvement)."""
+    """A true treatment effect: exactly one of ``smd`` or ``points`` (positive = improvement)."""
 
     smd: float | None = Field(None, ge=-5, le=5)
     points: float | None = Field(None, ge=-100, le=100)
@@ -114,28 +104,78 @@ class Effect(Strict):
         return self.points if self.points is not None else self.smd * sd_change
 
 
+class DesignPrior(Strict):
+    """A normal design prior on an arm's true effect on PANSS total (SMD, positive = improvement)."""
+
+    mean_smd: float = Field(ge=-5, le=5)
+    sd_smd: float = Field(gt=0, le=5)
+
+
+class Monitoring(Strict):
+    """Blood monitoring of a clozapine-initiation arm and the neutropenia that stops treatment.
+
+    Defaults: weekly ANC for 18 weeks then at least every 4 weeks (non-US label, [V]); agranulocytosis risk
+    0.0047 with peak risk in weeks 6–18 (meta-analysis 2023, [V]) — all in ../shared/evidence/trs_parameters.yaml.
+    """
+
+    weekly_weeks: float = Field(18.0, ge=0, le=104)
+    then_every_weeks: float = Field(4.0, gt=0, le=52)
+    neutropenia_risk: Probability = 0.0047
+    risk_window_weeks: tuple[NonNegativeFloat, NonNegativeFloat] = (6.0, 18.0)
+
+
 class Arm(Strict):
-    """One treatment arm. Exactly one arm of a scenario is the control (its effect is 0 by definition)."""
+    """One treatment arm. Exactly one arm of a scenario is the control (its effect is 0 by definition).
+
+    ``intervention`` names an entry of the evidence library (``trialsim.evidence``): it supplies the true effect
+    (its design default), the subscale effects, the design prior for assurance, adverse-event incidences and
+    AE discontinuation; any of them can be overridden here. ``versus`` chooses the library's control context
+    (e.g. ``sham`` vs ``treatment_as_usual`` for ECT; default: the entry's own comparator).
+    """
 
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
     control: bool = False
+    intervention: str | None = Field(None, min_length=1)
+    versus: Literal["placebo", "sham", "treatment_as_usual"] | None = None
     effect: Effect | None = None
+    effect_positive: Effect | None = Field(None, description="effect on PANSS positive change (SMD of that subscale)")
+    effect_negative: Effect | None = Field(None, description="effect on PANSS negative change")
+    design_prior: DesignPrior | None = None
+    clozapine_dependent: bool = Field(
+        False, description="benefit needs adequate clozapine levels (smokers' lower exposure reduces it)"
+    )
     dropout: Probability | None = Field(
         None, description="fraction dropped out by the primary endpoint in this arm (overrides dropout.fraction)"
     )
+    adverse_events: dict[str, Probability] | None = Field(
+        None, description="incidence by the primary endpoint per adverse event (overrides the library)"
+    )
+    ae_discontinuation: Probability | None = Field(
+        None, description="fraction discontinuing for adverse events by the primary endpoint (overrides the library)"
+    )
+    treatment: Treatment | None = None
+    monitoring: Monitoring | None = None
 
     @model_validator(mode="after")
     def _control_has_no_effect(self) -> Arm:
-        if self.control and self.effect is not None:
-            raise ValueError("the control arm cannot have an 'effect' (effects are relative to control)")
+        if self.control and any(e is not None for e in (self.effect, self.effect_positive, self.effect_negative)):
+            raise ValueError("the control arm cannot have an effect (effects are relative to control)")
         return self
 
 
 class PrimaryEndpoint(Strict):
-    """Primary endpoint: change from baseline in PANSS total at ``week`` (must be a scheduled visit)."""
+    """Primary endpoint at ``week`` (must be a scheduled visit).
 
-    measure: Literal["panss_total_change"] = "panss_total_change"
+    ``panss_*_change``: change from baseline (analysed by ANCOVA). ``responder``: a reduction of at least
+    ``responder_threshold`` of the floor-adjusted total, (baseline − PANSS)/(baseline − 30) ≥ threshold
+    (TRRIP: 20 %, [V]), analysed as a binary outcome.
+    """
+
+    measure: Literal["panss_total_change", "panss_positive_change", "panss_negative_change", "responder"] = (
+        "panss_total_change"
+    )
     week: PositiveFloat
+    responder_threshold: float = Field(0.20, gt=0, lt=1)
 
 
 class Recruitment(Strict):
@@ -166,10 +206,19 @@ class Recruitment(Strict):
 
 
 class Dropout(Strict):
-    """Time-to-event dropout: a constant hazard per arm calibrated so ``fraction`` have dropped by the endpoint."""
+    """Time-to-event dropout, calibrated so ``fraction`` have dropped by the endpoint when outcomes play no role.
+
+    ``mechanism``: ``mcar`` — constant hazard; ``mar`` — the hazard in each visit interval is multiplied by
+    exp(efficacy_log_hazard_ratio · z) with z = (last *observed* PANSS − baseline)/sd_change (lack of efficacy seen
+    at the last visit); ``mnar`` — the same with the *current, unobserved* PANSS at the end of the interval.
+    """
 
     fraction: Probability = 0.0
     reason: str = "withdrawal"
+    mechanism: Literal["mcar", "mar", "mnar"] = "mcar"
+    efficacy_log_hazard_ratio: float = Field(
+        1.0, ge=-5, le=5, description="log hazard ratio per SD of change of worsening (mar/mnar)"
+    )
 
     @field_validator("fraction")
     @classmethod
@@ -177,6 +226,40 @@ class Dropout(Strict):
         if value >= 1.0:
             raise ValueError("must be below 1: with everyone dropped out there is nothing to analyse")
         return value
+
+
+class Subscales(Strict):
+    """Positive and negative subscale trajectories (same model as the total, own parameters).
+
+    Defaults [D]: SD of change 4.8 (positive) and 4.3 (negative) from the EMERGENT pooled differences and d
+    (3.2/0.67, 1.7/0.40); control improvement scaled from the total by the EMERGENT placebo shares (3.1/9.6 and
+    1.3/9.6 of the total's); correlation of each subscale's residual with the total's 0.7 (ASSUMPTION).
+    """
+
+    positive_sd_change: PositiveFloat = 4.8
+    negative_sd_change: PositiveFloat = 4.3
+    positive_control_share: float = Field(0.32, ge=0, le=1)
+    negative_control_share: float = Field(0.14, ge=0, le=1)
+    correlation_with_total: float = Field(0.7, ge=0, lt=1)
+
+
+class Heterogeneity(Strict):
+    """Sources of heterogeneity, each switchable (0 switches it off).
+
+    - ``ultra_trs_fraction``: share of patients who are clozapine-resistant (ultra-TRS); their effect is
+      multiplied by ``ultra_trs_effect_ratio``. Default 0: set it for TRS populations not selected for clozapine
+      resistance (40–70 % of TRS respond poorly to clozapine, [V]); the ratio 0.5 is an ASSUMPTION.
+    - ``smoker_exposure_ratio``: clozapine exposure in smokers relative to non-smokers (0.5, [D], Tsuda 2014); in
+      ``clozapine_dependent`` arms a smoker's effect is multiplied by it.
+    - ``site_sd``: SD across sites of the control (placebo) improvement, PANSS points (ASSUMPTION; 0 = off).
+    - ``rater_sd``: SD of independent rater measurement noise at each assessment, PANSS points (0 = off).
+    """
+
+    ultra_trs_fraction: Probability = 0.0
+    ultra_trs_effect_ratio: float = Field(0.5, ge=0, le=2)
+    smoker_exposure_ratio: float = Field(0.5, ge=0, le=1)
+    site_sd: NonNegativeFloat = Field(0.0, le=50)
+    rater_sd: NonNegativeFloat = Field(0.0, le=50)
 
 
 class Scenario(Strict):
@@ -197,6 +280,12 @@ class Scenario(Strict):
     primary_endpoint: PrimaryEndpoint
     recruitment: Recruitment
     dropout: Dropout = Dropout()
+    subscales: Subscales = Subscales()
+    heterogeneity: Heterogeneity = Heterogeneity()
+    resources: dict[str, Resource] = Field(default_factory=dict, description="per-site treatment resources by name")
+    assurance: bool = Field(
+        False, description="also simulate with each active arm's true effect drawn from its design prior"
+    )
     sample_size: int | list[int] = Field(description="total randomised; a list gives a power curve")
     analysis_plan: str = Field(min_length=1)
 
@@ -232,8 +321,15 @@ class Scenario(Strict):
         if len(controls) != 1:
             problems.append(("arms", controls, "exactly one arm must have 'control: true'"))
         for i, arm in enumerate(self.arms):
-            if not arm.control and arm.effect is None:
-                problems.append((f"arms.{i}.effect", None, f"active arm '{arm.name}' needs an effect (smd or points)"))
+            if not arm.control and arm.effect is None and arm.intervention is None:
+                problems.append(
+                    (f"arms.{i}.effect", None, f"active arm '{arm.name}' needs an effect (smd or points) or an intervention")
+                )
+            if arm.treatment is not None and arm.treatment.resource not in self.resources:
+                problems.append(
+                    (f"arms.{i}.treatment.resource", arm.treatment.resource,
+                     f"no such resource; defined: {sorted(self.resources) or 'none (add a resources: section)'}")
+                )
         if self.allocation is not None and len(self.allocation) != len(self.arms):
             problems.append(("allocation", self.allocation, f"give one whole number per arm ({len(self.arms)} arms)"))
         if self.primary_endpoint.week not in self.visits_weeks:
