@@ -23,7 +23,10 @@ from trialsim.spec.scenario import Recruitment
 class Enrolment:
     """Randomised patients in order of randomisation, the number screened and an optional event log.
 
-    ``log`` holds (week, event, site, patient index or −1) tuples when requested.
+    ``log`` holds (week, event, site, patient index or −1) tuples when requested. With treatment resources
+    (``trialsim.engine.delivery``), ``start_delay`` is each patient's wait in weeks from randomisation to the
+    start of their treatment course (0 without a course) and ``turned_away`` the patients not randomised because
+    their site's slots were full (``on_shortage: cap_enrolment``).
     """
 
     site: np.ndarray
@@ -32,6 +35,8 @@ class Enrolment:
     screened: int
     site_open_week: np.ndarray
     log: list[tuple[float, str, int, int]] | None = None
+    start_delay: np.ndarray | None = None
+    turned_away: int = 0
 
     @property
     def screen_failures(self) -> int:

@@ -821,7 +821,7 @@ class NutsAnalysis:
             keep = ~tuning
             for name in draw_b.column_names:
                 col = pyarrow.array(draw_b.column(name))
-                if pyarrow.types.is_list(col.type) or pyarrow.types.is_fixed_size_list(col.type):
+                if _is_list_type(pyarrow, col.type):
                     values = col.flatten().to_numpy(zero_copy_only=False)
                 else:
                     values = col.to_numpy(zero_copy_only=False)
@@ -863,6 +863,11 @@ class NutsAnalysis:
         extra = f", residual={self.structure.residual!r}" if self.kind == "longitudinal" else ""
         return (f"NutsAnalysis(kind={self.kind!r}, n_arms={self.n_arms}{extra}, draws={self.draws}, "
                 f"tune={self.tune}, chains={self.chains})")
+
+
+def _is_list_type(pyarrow, typ) -> bool:
+    t = pyarrow.types
+    return bool(t.is_list(typ) or t.is_large_list(typ) or t.is_fixed_size_list(typ))
 
 
 class _single_thread:
