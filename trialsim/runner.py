@@ -11,30 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 import pandas as pd
 
-from trialsim.engine.trial import simulate_trials
-from trialsim.inference.conjugate import analyse_ancova
+from trialsim.chunk import Chunk, Job, simulate_chunk, trial_seed
+from trialsim.engine.trial import World
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
+from trialsim.world.truth import responder_rates
 
 #: Called after each finished chunk with the number of trials it held.
 ProgressCallback = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A contiguous block of trial indices of one design point."""
-
-    design_point: int
-    sample_size: int
-    start: int
-    stop: int
 
 
 def master_seed(seed: int | None) -> int:
@@ -46,54 +36,13 @@ def master_seed(seed: int | None) -> int:
     return int(np.random.SeedSequence().entropy)
 
 
-def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
-    """The child seed of trial ``trial``: ``SeedSequence(seed).spawn(...)[trial]`` without spawning the others."""
-    return np.random.SeedSequence(seed, spawn_key=(trial,))
-
-
-def simulate_chunk(scenario: Scenario, plan: AnalysisPlan, chunk: Chunk, seed: int) -> pd.DataFrame:
-    """Simulate and analyse the trials of one chunk; one row per trial."""
-    seeds = [trial_seed(seed, index) for index in range(chunk.start, chunk.stop)]
-    batch, _ = simulate_trials(scenario, chunk.sample_size, seeds)
-    completed = batch.endpoint_observed
-    frame = pd.DataFrame(
-        {
-            "design_point": chunk.design_point,
-            "sample_size": chunk.sample_size,
-            "trial": np.arange(chunk.start, chunk.stop),
-            "n_screened": batch.screened,
-            "n_randomised": batch.arm.shape[1],
-            "n_completed": completed.sum(axis=1),
-            "dropout_fraction": 1.0 - completed.mean(axis=1),
-            "recruitment_weeks": batch.randomised_week.max(axis=1),
-            "duration_weeks": batch.end_week,
-        }
-    )
-    for a, name in enumerate(batch.arm_names):
-        in_arm = batch.arm == a
-        frame[f"{name}.n_randomised"] = in_arm.sum(axis=1)
-        frame[f"{name}.n_completed"] = (in_arm & completed).sum(axis=1)
-    posterior = analyse_ancova(batch, plan)
-    truth = scenario.effects_points()
-    arm_index = {arm.name: i for i, arm in enumerate(scenario.arms)}
-    for j, arm in enumerate(posterior.arms):
-        frame[f"{arm}.true_effect"] = truth[arm_index[arm]]
-        frame[f"{arm}.estimate"] = posterior.mean[:, j]
-        frame[f"{arm}.sd"] = posterior.sd[:, j]
-        frame[f"{arm}.ci_low"] = posterior.ci_low[:, j]
-        frame[f"{arm}.ci_high"] = posterior.ci_high[:, j]
-        frame[f"{arm}.prob_effect_gt_margin"] = posterior.prob_gt_margin[:, j]
-        frame[f"{arm}.success"] = posterior.prob_gt_margin[:, j] >= plan.decision.threshold
-    frame["analysis_valid"] = posterior.valid
-    return frame
-
-
-def plan_chunks(sample_sizes: list[int], trials: int, chunk_size: int) -> list[Chunk]:
-    """Split every design point's trials into chunks of at most ``chunk_size``."""
+def plan_chunks(sample_sizes: list[int], trials: int, chunk_size: int, assurance: bool = False) -> list[Chunk]:
+    """Split every design point's trials (and their assurance twins) into chunks of at most ``chunk_size``."""
     chunks = []
     for point, size in enumerate(sample_sizes):
-        for start in range(0, trials, chunk_size):
-            chunks.append(Chunk(point, size, start, min(start + chunk_size, trials)))
+        for mode in (False, True) if assurance else (False,):
+            for start in range(0, trials, chunk_size):
+                chunks.append(Chunk(point, size, start, min(start + chunk_size, trials), mode))
     return chunks
 
 
@@ -104,28 +53,34 @@ def _worker_init() -> None:
 
 
 def _run_chunks(
-    scenario: Scenario,
-    plan: AnalysisPlan,
-    chunks: list[Chunk],
-    seed: int,
-    workers: int,
-    progress: ProgressCallback | None,
+    job: Job, chunks: list[Chunk], workers: int, progress: ProgressCallback | None
 ) -> Iterator[pd.DataFrame]:
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
-            frame = simulate_chunk(scenario, plan, chunk, seed)
+            frame = simulate_chunk(job, chunk)
             if progress:
                 progress(chunk.stop - chunk.start)
             yield frame
         return
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=_worker_init) as pool:
-        futures = {pool.submit(simulate_chunk, scenario, plan, chunk, seed): chunk for chunk in chunks}
+        futures = {pool.submit(simulate_chunk, job, chunk): chunk for chunk in chunks}
         for future in as_completed(futures):
             chunk = futures[future]
             if progress:
                 progress(chunk.stop - chunk.start)
             yield future.result()
+
+
+def make_job(scenario: Scenario, plan: AnalysisPlan, seed: int) -> Job:
+    """Resolve what all chunks share once: the complete-data truth of a responder endpoint."""
+    truth = None
+    if scenario.primary_endpoint.measure == "responder":
+        world = World.of(scenario)
+        effects = np.array([arm.effect_total for arm in world.arms])
+        dependent = np.array([arm.clozapine_dependent for arm in scenario.arms])
+        truth = tuple(responder_rates(scenario, effects, dependent, seed).tolist())
+    return Job(scenario, plan, seed, truth)
 
 
 def default_workers() -> int:
@@ -158,9 +113,10 @@ def run_trials(
     if chunk_size is None:
         # Enough chunks to balance the pool and show progress, large enough to amortise batching.
         chunk_size = max(25, min(500, -(-trials // (4 * workers))))
-    chunks = plan_chunks(scenario.sample_sizes, trials, chunk_size)
-    frames = list(_run_chunks(scenario, plan, chunks, seed, workers, progress))
-    table = pd.concat(frames, ignore_index=True).sort_values(["design_point", "trial"], kind="stable")
+    chunks = plan_chunks(scenario.sample_sizes, trials, chunk_size, scenario.assurance)
+    frames = list(_run_chunks(make_job(scenario, plan, seed), chunks, workers, progress))
+    table = pd.concat(frames, ignore_index=True)
+    table = table.sort_values(["design_point", "effect_mode", "trial"], kind="stable")
     return table.reset_index(drop=True), seed
 
 

@@ -34,24 +34,27 @@ class ComparisonPosterior:
     valid: np.ndarray
 
 
-def _design(batch: TrialBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+def _design(batch: TrialBatch, measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """Design matrices X (K, N, p), responses y (K, N) and completer weights w (K, N) of a batch."""
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
-    w = batch.endpoint_observed.astype(float)
+    baseline, values = batch.score(measure)
+    change = values[..., batch.endpoint_visit] - baseline
+    w = (~np.isnan(change)).astype(float)
     completers = np.maximum(w.sum(axis=1, keepdims=True), 1.0)
-    centre = (batch.baseline * w).sum(axis=1, keepdims=True) / completers
+    centre = (baseline * w).sum(axis=1, keepdims=True) / completers
     X = np.empty(batch.arm.shape + (2 + len(active),))
     X[..., 0] = 1.0
     for j, a in enumerate(active):
         X[..., 1 + j] = batch.arm == a
-    X[..., -1] = batch.baseline - centre
-    y = np.where(w > 0, batch.change_at_endpoint, 0.0)
+    X[..., -1] = baseline - centre
+    y = np.where(w > 0, change, 0.0)
     return X, y, w, active
 
 
-def analyse_ancova(batch: TrialBatch, plan: AnalysisPlan) -> ComparisonPosterior:
-    """Exact conjugate posterior of every active-vs-control effect for a batch of trials of one design."""
-    X, y, w, active = _design(batch)
+def analyse_ancova(batch: TrialBatch, plan: AnalysisPlan, measure: str = "total") -> ComparisonPosterior:
+    """Exact conjugate posterior of every active-vs-control effect on the change in ``measure`` (``total``,
+    ``positive`` or ``negative`` PANSS) for a batch of trials of one design."""
+    X, y, w, active = _design(batch, measure)
     K, _, p = X.shape
     prior = plan.priors
     lam = np.zeros(p)

@@ -48,6 +48,8 @@ class TrialData:
     dropout_reason: np.ndarray
     covariates: dict[str, np.ndarray] = field(default_factory=dict)
     end_week: float = float("nan")
+    panss_positive: np.ndarray | None = None
+    panss_negative: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -78,6 +80,9 @@ class TrialData:
             label = f"{week:g}"
             columns[f"time_w{label}"] = self.visit_time[:, j]
             columns[f"panss_w{label}"] = self.panss[:, j]
+            for name, values in (("positive", self.panss_positive), ("negative", self.panss_negative)):
+                if values is not None:
+                    columns[f"{name}_w{label}"] = values[:, j]
         columns["dropout_week"] = self.dropout_week
         columns["dropout_reason"] = self.dropout_reason
         return pd.DataFrame(columns)
@@ -106,6 +111,14 @@ class TrialBatch:
     covariates: dict[str, np.ndarray]
     end_week: np.ndarray
     screened: np.ndarray
+    panss_positive: np.ndarray | None = None
+    panss_negative: np.ndarray | None = None
+    dropout_code: np.ndarray | None = None
+    dropout_reasons: tuple[str, ...] = ("", "withdrawal")
+    true_effect: np.ndarray | None = None  # (K, arms, 3): total, positive, negative (points, marginal)
+    start_delay: np.ndarray | None = None
+    adverse_events: dict[str, np.ndarray] = field(default_factory=dict)
+    on_study_weeks: np.ndarray | None = None
 
     @property
     def trials(self) -> int:
@@ -122,9 +135,26 @@ class TrialBatch:
         """(K, N) change from baseline at the primary endpoint (points); NaN when missing."""
         return self.panss[..., self.endpoint_visit] - self.baseline
 
+    def reasons(self) -> np.ndarray:
+        """(K, N) dropout reason per patient ('' for completers)."""
+        if self.dropout_code is None:
+            return np.where(np.isfinite(self.dropout_week), self.dropout_reason, "")
+        return np.asarray(self.dropout_reasons, dtype=object)[self.dropout_code]
+
+    def score(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
+        """(baseline, observed values per visit) of ``total``, ``positive`` or ``negative``."""
+        values = {"total": self.panss, "positive": self.panss_positive, "negative": self.panss_negative}[measure]
+        if values is None:
+            raise ValueError(f"this batch has no {measure} subscale")
+        return values[..., 0], values
+
     def trial(self, k: int) -> TrialData:
         """Trial ``k`` as a :class:`TrialData` (views, no copies of the large arrays)."""
-        dropped = np.isfinite(self.dropout_week[k])
+        covariates = {name: values[k] for name, values in self.covariates.items()}
+        for name, values in self.adverse_events.items():
+            covariates[f"ae_{name}"] = values[k]
+        if self.start_delay is not None:
+            covariates["treatment_start_delay_weeks"] = self.start_delay[k]
         return TrialData(
             arm_names=self.arm_names,
             control=self.control,
@@ -137,7 +167,9 @@ class TrialBatch:
             panss=self.panss[k],
             visit_time=self.visit_time[k],
             dropout_week=self.dropout_week[k],
-            dropout_reason=np.where(dropped, self.dropout_reason, ""),
-            covariates={name: values[k] for name, values in self.covariates.items()},
+            dropout_reason=self.reasons()[k],
+            covariates=covariates,
             end_week=float(self.end_week[k]),
+            panss_positive=None if self.panss_positive is None else self.panss_positive[k],
+            panss_negative=None if self.panss_negative is None else self.panss_negative[k],
         )

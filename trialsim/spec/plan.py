@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from trialsim.spec.base import Strict
+from trialsim.spec.base import ConsistencyError, Strict
 
 
 class EffectPrior(Strict):
@@ -37,15 +37,26 @@ class ResidualPrior(Strict):
     scale: float = Field(0.001, gt=0)
 
 
+class ResponsePrior(Strict):
+    """Beta(alpha, beta) prior on each arm's response probability (responder model)."""
+
+    alpha: float = Field(1.0, gt=0, le=1000)
+    beta: float = Field(1.0, gt=0, le=1000)
+
+
 class Priors(Strict):
-    """Priors of the model: the treatment effects and the residual variance (other coefficients are flat)."""
+    """Priors of the model: ANCOVA effects and residual variance (other coefficients flat); responder rates."""
 
     effect: EffectPrior = EffectPrior()
     residual: ResidualPrior = ResidualPrior()
+    response: ResponsePrior = ResponsePrior()
 
 
 class DecisionRule(Strict):
-    """Success when P(effect > margin | data) ≥ threshold (margin in PANSS points)."""
+    """Success when P(effect > margin | data) ≥ threshold.
+
+    The margin is in PANSS points for ``ancova`` and a difference in response probability for ``responder``.
+    """
 
     margin: float = Field(0.0, ge=-100, le=100)
     threshold: float = Field(0.975, gt=0.5, lt=1.0)
@@ -56,7 +67,10 @@ class AnalysisPlan(Strict):
 
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
-    model: Literal["ancova"] = "ancova"
+    model: Literal["ancova", "responder"] = Field(
+        "ancova",
+        description="ancova: change from baseline on arm + baseline; responder: beta-binomial on response rates",
+    )
     engine: Literal["conjugate"] = "conjugate"
     population: Literal["completers"] = Field(
         "completers", description="which patients enter the analysis; completers = primary endpoint observed"
@@ -64,3 +78,14 @@ class AnalysisPlan(Strict):
     priors: Priors = Priors()
     decision: DecisionRule = DecisionRule()
     ci_prob: float = Field(0.95, gt=0.5, lt=1.0, description="probability of the reported credible interval")
+    posterior_draws: int = Field(
+        4000, ge=100, le=1_000_000, description="Monte Carlo draws per trial where a posterior has no closed form"
+    )
+
+    @model_validator(mode="after")
+    def _margin_scale(self) -> AnalysisPlan:
+        if self.model == "responder" and not -1 < self.decision.margin < 1:
+            raise ConsistencyError(
+                [("decision.margin", self.decision.margin, "for a responder model the margin is a risk difference in (−1, 1)")]
+            )
+        return self

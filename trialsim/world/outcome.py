@@ -1,63 +1,92 @@
-"""PANSS-total trajectories, vectorised over trials, patients and visits.
+"""PANSS trajectories (total and subscales), vectorised over trials, patients and visits.
 
-For patient i in arm a at week t (weeks since randomisation), with shape(t) = (1 − e^{−t/τ}) / (1 − e^{−T/τ})
-(T the primary-endpoint week, so shape(T) = 1):
+For a patient at week t since randomisation, with shape(t) = (1 − e^{−t/τ}) / (1 − e^{−T/τ}) (T the
+primary-endpoint week, so shape(T) = 1) and d the delay before their treatment starts (0 unless a treatment
+resource was busy):
 
-    change_i(t) = shape(t) · [ −(control_improvement + effect_a) − baseline_slope·(baseline_i − μ)
-                               + u_i + √(1 − f)·σ·w_i(t) ]
+    change(t) = shape(t)·[−control − slope·(baseline − μ) + u + √(1 − f)·σ·w(t)] − effect·shape(t − d)
 
-u_i ~ N(0, f·σ²) is a patient random effect (f = patient_variance_fraction, σ = sd_change) and w_i a stationary
-unit-variance AR(1) process in continuous time, corr(w(t), w(s)) = ρ^{|t − s|} (t, s in weeks). The SD of change
-at the endpoint is therefore exactly σ, and change does not depend on baseline when baseline_slope = 0.
-PANSS_i(t) = clip(baseline_i + change_i(t), 30, 210). Positive effects are improvements (larger reductions).
+u ~ N(0, f·σ²) is a patient random effect (f = patient_variance_fraction, σ = the score's SD of change) and w a
+stationary unit-variance AR(1) process in continuous time, corr(w(t), w(s)) = ρ^{|t − s|} (weeks). The SD of
+change at the endpoint is therefore exactly σ, and change does not depend on baseline when slope = 0.
+Scores are clipped to their scale range (total 30–210, subscales 7–49). Positive effects are improvements.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from trialsim.spec.scenario import PANSS_TOTAL_RANGE, Outcome
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Parameters of one score's trajectory (points, weeks)."""
+
+    sd_change: float
+    onset_weeks: float
+    patient_variance_fraction: float
+    visit_correlation: float
+    score_range: tuple[float, float]
+    baseline_slope: float = 0.0
+    baseline_mean: float = 0.0
 
 
 def response_shape(weeks: np.ndarray, onset_weeks: float, endpoint_week: float) -> np.ndarray:
-    """Fraction of the full response reached at ``weeks`` (0 at baseline, 1 at the primary endpoint)."""
+    """Fraction of the full response reached at ``weeks`` (0 at or before 0, 1 at the primary endpoint)."""
     weeks = np.maximum(np.asarray(weeks, dtype=float), 0.0)
     return np.expm1(-weeks / onset_weeks) / np.expm1(-endpoint_week / onset_weeks)
 
 
-def draw_panss(
-    outcome: Outcome,
+def ar1(innovations: np.ndarray, weeks: np.ndarray, rho: float) -> np.ndarray:
+    """Unit-variance AR(1) in continuous time at ``weeks`` (last axis) from standard-normal ``innovations``."""
+    out = np.empty_like(innovations)
+    out[..., 0] = innovations[..., 0]
+    for j in range(1, out.shape[-1]):
+        corr = rho ** np.maximum(weeks[..., j] - weeks[..., j - 1], 0.0)
+        out[..., j] = corr * out[..., j - 1] + np.sqrt(1.0 - corr**2) * innovations[..., j]
+    return out
+
+
+def draw_scores(
+    params: Trajectory,
     baseline: np.ndarray,
-    baseline_mean: float,
-    effect_points: np.ndarray,
+    control_improvement: np.ndarray | float,
+    effect: np.ndarray,
     visit_weeks: np.ndarray,
     endpoint_week: float,
     normals: np.ndarray,
+    start_delay: np.ndarray | None = None,
 ) -> np.ndarray:
-    """PANSS total at every visit, shape (..., visits); the first visit is the baseline.
+    """Scores at every visit, shape (..., visits); the first visit is the baseline.
 
     Args:
-        outcome: trajectory parameters.
-        baseline: baseline PANSS total per patient (points), shape (...).
-        baseline_mean: population mean baseline (centre for ``baseline_slope``).
-        effect_points: true effect of each patient's arm (points, positive = improvement), shape (...).
+        params: the score's trajectory parameters.
+        baseline: baseline score per patient, shape (...).
+        control_improvement: mean reduction without treatment at the endpoint (points), scalar or shape (...).
+        effect: treatment effect per patient (points, positive = improvement), shape (...).
         visit_weeks: actual visit weeks since randomisation, shape (..., visits).
         endpoint_week: primary-endpoint week (where shape = 1).
-        normals: standard normal variates, shape (..., visits + 1): the patient effect, then one per visit.
+        normals: standard normals, shape (..., visits + 1): the patient effect, then one innovation per visit.
+        start_delay: weeks from randomisation to the start of treatment, shape (...), or None for no delay.
     """
-    shape = response_shape(visit_weeks, outcome.onset_weeks, endpoint_week)
-    sigma, frac, rho = outcome.sd_change, outcome.patient_variance_fraction, outcome.visit_correlation
-    innovations = normals[..., 1:]
-    ar = np.empty_like(innovations)
-    ar[..., 0] = innovations[..., 0]
-    for j in range(1, ar.shape[-1]):
-        corr = rho ** np.maximum(visit_weeks[..., j] - visit_weeks[..., j - 1], 0.0)
-        ar[..., j] = corr * ar[..., j - 1] + np.sqrt(1.0 - corr**2) * innovations[..., j]
+    shape = response_shape(visit_weeks, params.onset_weeks, endpoint_week)
+    sigma, frac = params.sd_change, params.patient_variance_fraction
     level = (
         np.sqrt(frac) * sigma * normals[..., 0]
-        - outcome.control_improvement
-        - effect_points
-        - outcome.baseline_slope * (baseline - baseline_mean)
+        - control_improvement
+        - params.baseline_slope * (baseline - params.baseline_mean)
     )
-    change = shape * (level[..., None] + np.sqrt(1.0 - frac) * sigma * ar)
-    return np.clip(baseline[..., None] + change, *PANSS_TOTAL_RANGE)
+    residual = np.sqrt(1.0 - frac) * sigma * ar1(normals[..., 1:], visit_weeks, params.visit_correlation)
+    change = shape * (level[..., None] + residual)
+    if start_delay is None:
+        change -= effect[..., None] * shape
+    else:
+        delayed = response_shape(visit_weeks - start_delay[..., None], params.onset_weeks, endpoint_week)
+        change -= effect[..., None] * delayed
+    return np.clip(baseline[..., None] + change, *params.score_range)
+
+
+def correlated(base: np.ndarray, own: np.ndarray, correlation: float) -> np.ndarray:
+    """Standard normals correlated ``correlation`` with ``base`` (elementwise), from independent ``own``."""
+    return correlation * base + np.sqrt(1.0 - correlation**2) * own
