@@ -6,6 +6,7 @@ User mistakes (bad files, bad arguments) print a short message and exit with cod
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,6 +30,14 @@ out = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 
 
+def with_file(check, file: str):
+    """Run ``check``; problems it raises without a file name get ``file``."""
+    try:
+        return check()
+    except ScenarioError as error:
+        raise ScenarioError([p if p.file else replace(p, file=file) for p in error.problems]) from None
+
+
 def fail(error: ScenarioError) -> typer.Exit:
     """Print a user error without a traceback and return the exit to raise (code 2)."""
     err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
@@ -50,10 +59,11 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
-    from trialsim.runner import simulate
+    from trialsim.runner import check_design, simulate
 
     try:
         scenario_obj, plan_obj = load_design(scenario, plan)
+        with_file(lambda: check_design(scenario_obj, plan_obj), str(resolve_input(scenario, "scenarios")))
         if out_dir.exists() and not out_dir.is_dir():
             raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
     except ScenarioError as error:
@@ -87,26 +97,26 @@ def run(
 
 
 def print_results(results: SimulationResults) -> None:
-    """The operating-characteristics table, one row per design point and comparison."""
+    """The operating-characteristics table (one row per design point and comparison) and the safety/resource notes."""
     summary = results.summary
     analysis = summary["analysis"]
     title = (
         f"{summary['scenario']} · plan {summary['analysis_plan']} · {summary['trials']} trials per design point · "
         f"seed {summary['seed']}"
     )
+    assurance = summary.get("assurance", False)
     table = Table(title=title, title_justify="left")
-    headers = ("N", "comparison", "true", "power", "MCSE", "mean est", "bias", "RMSE", "coverage", "E[N]",
-               "completers", "dropout", "weeks median", "weeks p90")
+    headers = ["N", "comparison", "true", "power", "MCSE"] + (["assurance"] if assurance else [])
+    headers += ["mean est", "bias", "RMSE", "coverage", "E[N]", "completers", "dropout", "weeks median", "weeks p90"]
     for column in headers:
         table.add_column(column, justify="left" if column == "comparison" else "right")
     for point in summary["design_points"]:
         for c in point["comparisons"]:
-            table.add_row(
-                str(point["sample_size"]),
-                f"{c['arm']} vs {c['control']}",
-                f"{c['true_effect']:.2f}",
-                f"{c['power']:.3f}",
-                f"{c['power_mcse']:.3f}",
+            row = [str(point["sample_size"]), f"{c['arm']} vs {c['control']}", f"{c['true_effect']:.2f}",
+                   f"{c['power']:.3f}", f"{c['power_mcse']:.3f}"]
+            if assurance:
+                row.append(f"{c['assurance']:.3f}")
+            row += [
                 f"{c['mean_estimate']:.2f}",
                 f"{c['bias']:+.2f}",
                 f"{c['rmse']:.2f}",
@@ -116,17 +126,39 @@ def print_results(results: SimulationResults) -> None:
                 f"{point['dropout_fraction']:.1%}",
                 f"{point['duration_weeks']['median']:.1f}",
                 f"{point['duration_weeks']['p90']:.1f}",
-            )
+            ]
+            table.add_row(*row)
     out.print(table)
     decision = analysis["decision"]
     out.print(
-        f"Effects in PANSS points, positive = improvement. Success: P(effect > {decision['margin']:g}) ≥ "
-        f"{decision['threshold']:g}. Analysis: {analysis['note']}.",
+        f"Effects positive = improvement. Success: P(effect > {decision['margin']:g}) ≥ {decision['threshold']:g}. "
+        f"Analysis: {analysis['note']}.",
         highlight=False,
     )
+    last = summary["design_points"][-1]
+    safety = _safety_lines(last)
+    if safety:
+        out.print(f"At N = {last['sample_size']} (per patient randomised): " + "; ".join(safety), highlight=False)
     impossible = sum(c["analyses_impossible"] for p in summary["design_points"] for c in p["comparisons"])
     if impossible:
         out.print(f"[yellow]{impossible} analyses were impossible (an arm without completers) and count as failures.")
+
+
+def _safety_lines(point: dict) -> list[str]:
+    """Short text on AEs, dropout reasons, resources and monitoring of one design point."""
+    lines = []
+    for arm, events in point.get("adverse_events", {}).items():
+        top = sorted(((v, k) for k, v in events.items() if k != "any_teae"), reverse=True)[:3]
+        if top:
+            lines.append(f"{arm} AEs " + ", ".join(f"{name} {value:.1%}" for value, name in top))
+    for name, use in point.get("resources", {}).items():
+        lines.append(
+            f"{name}: {use.get('sessions', 0):.0f} sessions, {use.get('unit_hours', 0):.0f} h, "
+            f"{use.get('patients_waiting', 0):.1f} waiting (mean wait {use.get('mean_wait_weeks', 0):.1f} wk)"
+        )
+    for arm, visits in point.get("monitoring_visits", {}).items():
+        lines.append(f"{arm} monitoring visits {visits:.0f}")
+    return lines
 
 
 @app.command()
@@ -139,8 +171,11 @@ def validate(
         try:
             kind = "scenario" if "arms" in read_yaml(resolve_input(name, "scenarios")) else "plan"
             if kind == "scenario":
+                from trialsim.runner import check_design
+
                 scenario = load_scenario(name)
-                load_plan(plan_path_for(scenario, name))
+                plan = load_plan(plan_path_for(scenario, name))
+                with_file(lambda: check_design(scenario, plan), str(resolve_input(name, "scenarios")))
             else:
                 load_plan(name)
             out.print(f"[green]ok[/] {name} ({kind})")

@@ -58,24 +58,92 @@ def summarise_comparison(rows: pd.DataFrame, arm: str, control: str) -> dict[str
     }
 
 
-def summarise_design_point(rows: pd.DataFrame, control: str) -> dict[str, Any]:
-    """Operating characteristics of one design point (all its simulated trials)."""
-    k = len(rows)
-    duration = rows["duration_weeks"].to_numpy(dtype=float)
+def summarise_assurance(rows: pd.DataFrame, arm: str) -> dict[str, Any]:
+    """Assurance (success averaged over the design prior) and the distribution of true vs estimated effects."""
+    success = rows[f"{arm}.success"].to_numpy(dtype=bool)
+    truth = rows[f"{arm}.true_effect"].to_numpy(dtype=float)
+    estimate = rows[f"{arm}.estimate"].to_numpy(dtype=float)
+    assurance = float(success.mean())
+
+    def spread(values: np.ndarray) -> dict[str, float]:
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return {"mean": float("nan"), "sd": float("nan"), "q05": float("nan"), "q95": float("nan")}
+        return {
+            "mean": float(values.mean()),
+            "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+            "q05": float(np.quantile(values, 0.05)),
+            "q95": float(np.quantile(values, 0.95)),
+        }
+
     return {
-        "sample_size": int(rows["sample_size"].iloc[0]),
+        "assurance": assurance,
+        "assurance_mcse": proportion_mcse(assurance, len(rows)),
+        "true_effect_distribution": spread(truth),
+        "estimate_distribution": spread(estimate),
+        "success_given_true_effect_positive": float(success[truth > 0].mean()) if (truth > 0).any() else float("nan"),
+    }
+
+
+def _per_arm_counts(rows: pd.DataFrame, arms: list[str], kind: str) -> dict[str, dict[str, float]]:
+    """Mean count per trial divided by patients randomised in the arm, for columns ``{arm}.{kind}_{name}``."""
+    out: dict[str, dict[str, float]] = {}
+    for arm in arms:
+        prefix = f"{arm}.{kind}_"
+        randomised = rows[f"{arm}.n_randomised"].sum()
+        out[arm] = {
+            column.removeprefix(prefix): float(rows[column].sum() / randomised) if randomised else float("nan")
+            for column in rows.columns
+            if column.startswith(prefix)
+        }
+    return out
+
+
+def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | None = None) -> dict[str, Any]:
+    """Operating characteristics of one design point (its point-value trials, plus assurance trials if any)."""
+    point = rows[rows["effect_mode"] == "point"] if "effect_mode" in rows else rows
+    prior = rows[rows["effect_mode"] == "assurance"] if "effect_mode" in rows else rows.iloc[:0]
+    arms = arms or [c.removesuffix(".n_randomised") for c in rows.columns if c.endswith(".n_randomised") and "." in c]
+    k = len(point)
+    duration = point["duration_weeks"].to_numpy(dtype=float)
+    comparisons = []
+    for arm in comparison_arms(point):
+        comparison = summarise_comparison(point, arm, control)
+        if len(prior):
+            comparison.update(summarise_assurance(prior, arm))
+        comparisons.append(comparison)
+    summary: dict[str, Any] = {
+        "sample_size": int(point["sample_size"].iloc[0]),
         "trials": k,
-        "expected_n": float(rows["n_randomised"].mean()),
-        "expected_completers": float(rows["n_completed"].mean()),
-        "expected_screened": float(rows["n_screened"].mean()),
-        "dropout_fraction": float(rows["dropout_fraction"].mean()),
+        "expected_n": float(point["n_randomised"].mean()),
+        "expected_completers": float(point["n_completed"].mean()),
+        "expected_screened": float(point["n_screened"].mean()),
+        "expected_turned_away": float(point["n_turned_away"].mean()) if "n_turned_away" in point else 0.0,
+        "dropout_fraction": float(point["dropout_fraction"].mean()),
         "recruitment_weeks": {
-            "median": float(np.median(rows["recruitment_weeks"])),
-            "p90": float(np.quantile(rows["recruitment_weeks"], 0.9)),
+            "median": float(np.median(point["recruitment_weeks"])),
+            "p90": float(np.quantile(point["recruitment_weeks"], 0.9)),
         },
         "duration_weeks": {"median": float(np.median(duration)), "p90": float(np.quantile(duration, 0.9))},
-        "comparisons": [summarise_comparison(rows, arm, control) for arm in comparison_arms(rows)],
+        "dropout_by_reason": _per_arm_counts(point, arms, "dropout"),
+        "adverse_events": _per_arm_counts(point, arms, "ae"),
+        "comparisons": comparisons,
     }
+    resources = {}
+    for column in point.columns:
+        if column.endswith(".sessions"):
+            name = column.removesuffix(".sessions")
+            resources[name] = {
+                metric: float(point[f"{name}.{metric}"].mean())
+                for metric in ("sessions", "unit_hours", "patients_waiting", "mean_wait_weeks", "max_wait_weeks")
+                if f"{name}.{metric}" in point
+            }
+    if resources:
+        summary["resources"] = resources
+    monitoring = {arm: float(point[f"{arm}.monitoring_visits"].mean()) for arm in arms if f"{arm}.monitoring_visits" in point}
+    if monitoring:
+        summary["monitoring_visits"] = monitoring
+    return summary
 
 
 def check_performance(table: pd.DataFrame, control: str) -> list[dict[str, Any]]:
@@ -91,7 +159,7 @@ def performance_frame(design_points: list[dict[str, Any]]) -> pd.DataFrame:
             records.append(
                 {
                     "sample_size": point["sample_size"],
-                    **{k: v for k, v in comparison.items()},
+                    **_flatten(comparison),
                     "expected_n": point["expected_n"],
                     "expected_completers": point["expected_completers"],
                     "dropout_fraction": point["dropout_fraction"],
@@ -100,3 +168,14 @@ def performance_frame(design_points: list[dict[str, Any]]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(records)
+
+
+def _flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """One level of nested dicts becomes ``outer.inner`` keys."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat

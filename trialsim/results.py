@@ -46,7 +46,33 @@ class SimulationResults:
     def build(
         cls, scenario: Scenario, plan: AnalysisPlan, trials: pd.DataFrame, seed: int, n_trials: int
     ) -> SimulationResults:
+        from trialsim.world.arms import resolve_arms
+
         control = scenario.arms[scenario.control_index].name
+        endpoint = scenario.primary_endpoint
+        if plan.model == "responder":
+            note = (
+                f"beta-binomial comparison of responders (>= {endpoint.responder_threshold:.0%} reduction of PANSS - 30) "
+                "at the primary endpoint on observed completers only; effects are risk differences"
+            )
+        else:
+            note = f"ANCOVA of change from baseline in {endpoint.measure.removesuffix('_change').replace('_', ' ')} " \
+                   "at the primary endpoint on observed completers only"
+        arms = [
+            {
+                "name": arm.name,
+                "control": arm.control,
+                "intervention": spec.intervention,
+                "versus": spec.versus,
+                "effect_points": {"total": arm.effect_total, "positive": arm.effect_positive,
+                                  "negative": arm.effect_negative},
+                "design_prior_points": None if arm.prior_mean is None else {"mean": arm.prior_mean, "sd": arm.prior_sd},
+                "adverse_event_incidence": arm.adverse_events,
+                "ae_discontinuation": arm.ae_discontinuation,
+                "sources": arm.sources,
+            }
+            for arm, spec in zip(resolve_arms(scenario), scenario.arms)
+        ]
         summary = {
             "scenario": scenario.name,
             "analysis_plan": plan.name,
@@ -56,12 +82,14 @@ class SimulationResults:
                 "model": plan.model,
                 "engine": plan.engine,
                 "population": plan.population,
-                "note": "ANCOVA of change from baseline at the primary endpoint on observed completers only",
+                "note": note,
                 "decision": plan.decision.model_dump(),
                 "ci_prob": plan.ci_prob,
             },
             "effect_sign": "positive = improvement (control change minus arm change, PANSS points)",
-            "primary_endpoint_week": scenario.primary_endpoint.week,
+            "primary_endpoint": endpoint.model_dump(),
+            "assurance": scenario.assurance,
+            "arms": arms,
             "design_points": check_performance(trials, control),
             "provenance": {
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from trialsim.chunk import Chunk, Job, simulate_chunk, trial_seed
 from trialsim.engine.trial import World
+from trialsim.exceptions import Problem, ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
@@ -72,11 +73,37 @@ def _run_chunks(
             yield future.result()
 
 
+def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
+    """Problems that need the evidence library or both files: raise one ScenarioError listing them all."""
+    problems: list[Problem] = []
+    try:
+        world = World.of(scenario)
+    except ScenarioError as error:
+        raise ScenarioError(error.problems) from None
+    responder = scenario.primary_endpoint.measure == "responder"
+    if responder != (plan.model == "responder"):
+        problems.append(
+            Problem("", "model", f"plan '{plan.name}' ({plan.model}) cannot analyse a "
+                    f"{scenario.primary_endpoint.measure} endpoint; use "
+                    f"{'a responder' if responder else 'an ancova'} plan", plan.model, True)
+        )
+    if scenario.assurance:
+        for i, (arm, resolved) in enumerate(zip(scenario.arms, world.arms)):
+            if not arm.control and resolved.prior_mean is None:
+                problems.append(
+                    Problem("", f"arms[{i}].design_prior", "assurance needs a design prior: give design_prior "
+                            "{mean_smd, sd_smd} or an intervention from the evidence library")
+                )
+    if problems:
+        raise ScenarioError(problems)
+    return world
+
+
 def make_job(scenario: Scenario, plan: AnalysisPlan, seed: int) -> Job:
     """Resolve what all chunks share once: the complete-data truth of a responder endpoint."""
     truth = None
+    world = check_design(scenario, plan)
     if scenario.primary_endpoint.measure == "responder":
-        world = World.of(scenario)
         effects = np.array([arm.effect_total for arm in world.arms])
         dependent = np.array([arm.clozapine_dependent for arm in scenario.arms])
         truth = tuple(responder_rates(scenario, effects, dependent, seed).tolist())
