@@ -69,16 +69,7 @@ def run(
     except ScenarioError as error:
         raise fail(error) from None
     total = trials * len(scenario_obj.sample_sizes)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-        transient=False,
-    ) as bar:
+    with _progress(quiet) as bar:
         task = bar.add_task(f"simulating {scenario_obj.name}", total=total)
         results = simulate(
             scenario_obj,
@@ -94,6 +85,19 @@ def run(
         raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
     out.print(f"wrote {summary_path} and {trials_path}")
+
+
+def _progress(quiet: bool) -> Progress:
+    """A progress bar on stderr (trials done / total, elapsed, remaining)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    )
 
 
 def print_results(results: SimulationResults) -> None:
@@ -159,6 +163,83 @@ def _safety_lines(point: dict) -> list[str]:
     for arm, visits in point.get("monitoring_visits", {}).items():
         lines.append(f"{arm} monitoring visits {visits:.0f}")
     return lines
+
+
+@app.command()
+def compare(
+    scenarios: Annotated[list[str], typer.Argument(help="scenario files or bundled names, printed side by side")],
+    trials: Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point")] = 1000,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="master seed (shared by all scenarios)")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="if given, each scenario's results go to OUT/<scenario name>/")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Run several scenarios and print them side by side: power, assurance, N, duration, dropout, AEs, sessions.
+
+    Each scenario uses its own analysis plan; the largest sample size of each is compared.
+    """
+    from trialsim.runner import check_design, master_seed, simulate
+
+    designs = []
+    try:
+        for name in scenarios:
+            scenario_obj, plan_obj = load_design(name)
+            with_file(lambda: check_design(scenario_obj, plan_obj), str(resolve_input(name, "scenarios")))
+            designs.append((scenario_obj, plan_obj))
+    except ScenarioError as error:
+        raise fail(error) from None
+    seed = master_seed(seed)
+    results = []
+    for scenario_obj, plan_obj in designs:
+        with _progress(quiet) as bar:
+            task = bar.add_task(f"simulating {scenario_obj.name}", total=trials * len(scenario_obj.sample_sizes))
+            result = simulate(scenario_obj, plan_obj, trials, seed, workers=workers,
+                              progress=lambda done, task=task, bar=bar: bar.advance(task, done))
+        if out_dir is not None:
+            result.save(out_dir / scenario_obj.name)
+        results.append(result)
+    out.print(comparison_table(results, trials, seed))
+
+
+def comparison_table(results: list[SimulationResults], trials: int, seed: int) -> Table:
+    """Scenarios as columns, metrics as rows (largest design point of each scenario)."""
+    table = Table(title=f"{len(results)} scenarios · {trials} trials each · seed {seed}", title_justify="left")
+    table.add_column("metric")
+    rows: dict[str, list[str]] = {}
+
+    def put(metric: str, index: int, text: str) -> None:
+        rows.setdefault(metric, [""] * len(results))[index] = text
+
+    for i, result in enumerate(results):
+        table.add_column(result.summary["scenario"], justify="right")
+        point = result.summary["design_points"][-1]
+        put("plan", i, result.summary["analysis_plan"])
+        put("N randomised", i, f"{point['expected_n']:.0f}")
+        put("completers", i, f"{point['expected_completers']:.1f}")
+        put("dropout", i, f"{point['dropout_fraction']:.1%}")
+        put("duration wk (median / p90)", i,
+            f"{point['duration_weeks']['median']:.1f} / {point['duration_weeks']['p90']:.1f}")
+        for c in point["comparisons"]:
+            label = f"{c['arm']} vs {c['control']}"
+            put(f"{label}: true effect", i, f"{c['true_effect']:.2f}")
+            put(f"{label}: power", i, f"{c['power']:.3f} ± {c['power_mcse']:.3f}")
+            if "assurance" in c:
+                put(f"{label}: assurance", i, f"{c['assurance']:.3f} ± {c['assurance_mcse']:.3f}")
+            put(f"{label}: bias / RMSE", i, f"{c['bias']:+.2f} / {c['rmse']:.2f}")
+        for arm, events in point.get("adverse_events", {}).items():
+            if events:
+                name, value = max(((k, v) for k, v in events.items() if k != "any_teae"), key=lambda kv: kv[1],
+                                  default=("", 0.0))
+                if name:
+                    put(f"{arm}: most frequent AE", i, f"{name} {value:.1%}")
+        for name, use in point.get("resources", {}).items():
+            put(f"{name}: sessions", i, f"{use.get('sessions', 0):.0f}")
+            put(f"{name}: mean wait (weeks)", i, f"{use.get('mean_wait_weeks', 0):.2f}")
+    for metric, values in rows.items():
+        table.add_row(metric, *values)
+    return table
 
 
 @app.command()
