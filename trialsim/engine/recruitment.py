@@ -40,8 +40,8 @@ class Enrolment:
 
     @property
     def screen_failures(self) -> int:
-        """Screened patients who were not randomised (until recruitment stopped)."""
-        return self.screened - int(self.site.size)
+        """Screened patients who failed screening (until recruitment stopped); turned-away patients passed it."""
+        return self.screened - int(self.site.size) - self.turned_away
 
 
 def site_rates(recruitment: Recruitment, rng: np.random.Generator) -> np.ndarray:
