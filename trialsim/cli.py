@@ -152,7 +152,7 @@ def _safety_lines(point: dict) -> list[str]:
     """Short text on AEs, dropout reasons, resources and monitoring of one design point."""
     lines = []
     for arm, events in point.get("adverse_events", {}).items():
-        top = sorted(((v, k) for k, v in events.items() if k != "any_teae"), reverse=True)[:3]
+        top = sorted(((v, k) for k, v in events.items() if k != "any_teae" and v > 0), reverse=True)[:3]
         if top:
             lines.append(f"{arm} AEs " + ", ".join(f"{name} {value:.1%}" for value, name in top))
     for name, use in point.get("resources", {}).items():
