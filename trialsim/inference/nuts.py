@@ -258,22 +258,29 @@ class _Structure:
                 self.sd_scale if self.residual == "unstructured" else None)
 
 
+def _data(pm, name: str, value) -> Any:
+    """pm.Data with a STATIC shape (lets pytensor drop shape checks; with_data must keep the shape)."""
+    value = np.asarray(value)
+    return pm.Data(name, value, shape=value.shape)
+
+
 def _theta(pm, pt, d: int):
-    centre = pm.Data("centre", np.zeros(d))
-    transform = pm.Data("transform", np.eye(d))
+    centre = _data(pm, "centre", np.zeros(d))
+    transform = _data(pm, "transform", np.eye(d))
     raw = pm.Flat("z", shape=(d,))
-    return centre + pt.dot(transform, raw)
+    # elementwise product + row sums: ~1.8 µs cheaper per gradient than a BLAS Dot at these sizes
+    return centre + pt.sum(transform * raw[None, :], axis=1)
 
 
 def _gaussian_prior(pm, pt, beta, p: int):
     """Σ −½·prec·(β − mean)²; returns (mean, prec) data so callers can rescale the precision."""
-    mean = pm.Data("prior_mean", np.zeros(p))
-    prec = pm.Data("prior_prec", np.zeros(p))
+    mean = _data(pm, "prior_mean", np.zeros(p))
+    prec = _data(pm, "prior_prec", np.zeros(p))
     return mean, prec
 
 
 def _sigma_logp(pm, pt, log_sigma):
-    coef = pm.Data("sigma_prior", np.zeros(3))
+    coef = _data(pm, "sigma_prior", np.zeros(3))
     return coef[0] * log_sigma - coef[1] * pt.exp(2.0 * log_sigma) - coef[2] * pt.exp(-2.0 * log_sigma)
 
 
@@ -284,18 +291,18 @@ def _build_ancova(pm, pt, s: _Structure):
         theta = _theta(pm, pt, s.n_theta)
         beta = theta[:p]
         log_sigma = theta[p]
-        xtx = pm.Data("xtx", np.eye(p))
-        xty = pm.Data("xty", np.zeros(p))
-        yty = pm.Data("yty", np.array(1.0))
-        n = pm.Data("n", np.array(float(p + 2)))
+        xtx = _data(pm, "xtx", np.eye(p))
+        xty = _data(pm, "xty", np.zeros(p))
+        yty = _data(pm, "yty", np.array(1.0))
+        n = _data(pm, "n", np.array(float(p + 2)))
         mean, prec = _gaussian_prior(pm, pt, beta, p)
-        scaled = pm.Data("prior_scaled", np.zeros(p))  # 1 where the prior sd is multiplied by σ/σ_ref
-        sigma_ref2 = pm.Data("sigma_ref2", np.array(1.0))
+        scaled = _data(pm, "prior_scaled", np.zeros(p))  # 1 where the prior sd is multiplied by σ/σ_ref
+        sigma_ref2 = _data(pm, "sigma_ref2", np.array(1.0))
         inv_s2 = pt.exp(-2.0 * log_sigma)
         rss = yty - 2.0 * pt.sum(beta * xty) + pt.sum(beta * pt.sum(xtx * beta[None, :], axis=1))
         loglik = -n * log_sigma - 0.5 * rss * inv_s2
         factor = 1.0 + scaled * (sigma_ref2 * inv_s2 - 1.0)
-        n_scaled = pt.sum(scaled * pt.gt(prec, 0.0))
+        n_scaled = _data(pm, "n_scaled", np.array(0.0))  # number of scaled effect priors (their −log σ terms)
         prior_beta = -0.5 * pt.sum(prec * factor * (beta - mean) ** 2) - n_scaled * log_sigma
         pm.Potential("logp", loglik + prior_beta + _sigma_logp(pm, pt, log_sigma))
         pm.Deterministic("effect", beta[1:1 + K])
@@ -308,8 +315,8 @@ def _build_responder(pm, pt, s: _Structure):
     p = s.n_mean
     with pm.Model() as model:
         theta = _theta(pm, pt, s.n_theta)
-        x = pm.Data("responders", np.zeros(K + 1))
-        n = pm.Data("analysed", np.ones(K + 1))
+        x = _data(pm, "responders", np.zeros(K + 1))
+        n = _data(pm, "analysed", np.ones(K + 1))
         logit = theta[0] + pt.concatenate([pt.zeros(1), theta[1:]])
         loglik = pt.sum(x * logit - n * pt.softplus(logit))
         mean, prec = _gaussian_prior(pm, pt, theta, p)
@@ -326,10 +333,10 @@ def _build_longitudinal(pm, pt, s: _Structure):
     p = s.n_mean
     with pm.Model() as model:
         theta = _theta(pm, pt, s.n_theta)
-        y = pm.Data("change", np.zeros((N, T)))
-        w = pm.Data("mask", np.zeros((N, T)))
-        onehot = pm.Data("onehot", np.zeros((N, K)))
-        base = pm.Data("baseline_c", np.zeros(N))
+        y = _data(pm, "change", np.zeros((N, T)))
+        w = _data(pm, "mask", np.zeros((N, T)))
+        onehot = _data(pm, "onehot", np.zeros((N, K)))
+        base = _data(pm, "baseline_c", np.zeros(N))
         a = theta[:T]
         delta = theta[T:T + K * T].reshape((K, T))
         gamma = theta[T + K * T:p]
@@ -341,21 +348,11 @@ def _build_longitudinal(pm, pt, s: _Structure):
         names += [f"effect[{k},{t}]" for k in range(K) for t in range(T)]
         names += [f"baseline_slope[{t}]" for t in range(T)]
         if s.residual == "random_intercept":
-            m = pm.Data("n_obs", np.zeros(N))
-            tau_coef = pm.Data("tau_prior", np.array(0.0))  # HalfNormal: 1/(2 scale²)
-            log_sigma, log_tau = theta[p], theta[p + 1]
-            s2 = pt.exp(2.0 * log_sigma)
-            ratio = pt.exp(2.0 * (log_tau - log_sigma))  # τ²/σ²
-            S = pt.sum(r, axis=1)
-            Q = pt.sum(r**2, axis=1)
-            quad = (Q - ratio * S**2 / (1.0 + m * ratio)) / s2
-            loglik = -0.5 * pt.sum(2.0 * m * log_sigma + pt.log1p(m * ratio) + quad)
-            logp += _sigma_logp(pm, pt, log_sigma) + log_tau - tau_coef * pt.exp(2.0 * log_tau)
-            names += ["log_sigma", "log_tau"]
+            raise AssertionError("random_intercept uses _build_random_intercept")
         elif s.residual == "ar1":
-            prev = pm.Data("prev_index", np.zeros(N * T, dtype="int64"))
-            has_prev = pm.Data("has_prev", np.zeros((N, T)))
-            gap = pm.Data("gap", np.ones((N, T)))
+            prev = _data(pm, "prev_index", np.zeros(N * T, dtype="int64"))
+            has_prev = _data(pm, "has_prev", np.zeros((N, T)))
+            gap = _data(pm, "gap", np.ones((N, T)))
             log_sigma, u = theta[p], theta[p + 1]
             rho = pt.tanh(u)
             r_prev = r.reshape((N * T,))[prev].reshape((N, T))
@@ -378,7 +375,57 @@ def _build_longitudinal(pm, pt, s: _Structure):
     return model
 
 
-_BUILDERS = {"ancova": _build_ancova, "responder": _build_responder, "longitudinal": _build_longitudinal}
+def _build_random_intercept(pm, pt, s: _Structure):
+    """Random-intercept (compound symmetry) model on sufficient statistics grouped by #observed visits.
+
+    With residual r_i = y_i − X_i β of patient i (m_i observed cells) and V_i = σ² I + τ² 11ᵀ,
+    −2 log L_i = 2 m_i log σ + log(1 + m_i τ²/σ²) + (r_iᵀr_i − c(m_i)(1ᵀr_i)²)/σ² + const,
+    c(m) = (τ²/σ²)/(1 + m τ²/σ²). Σ r_iᵀr_i needs X'X, X'y, y'y over all cells, and Σ_{i: m_i=m} (1ᵀr_i)²
+    needs A_m = Σ g_i g_iᵀ, b_m = Σ g_i s_i, c_m = Σ s_i² with g_i = X_iᵀ1, s_i = 1ᵀy_i, for m = 1…T.
+    Exact, and the cost does not depend on the number of patients.
+    """
+    K, T = s.n_active, s.n_visits
+    p = s.n_mean
+    with pm.Model() as model:
+        theta = _theta(pm, pt, s.n_theta)
+        beta = theta[:p]
+        log_sigma, log_tau = theta[p], theta[p + 1]
+        xtx = _data(pm, "xtx", np.eye(p))
+        xty = _data(pm, "xty", np.zeros(p))
+        yty = _data(pm, "yty", np.array(1.0))
+        n_cells = _data(pm, "n_cells", np.array(1.0))
+        n_by_m = _data(pm, "n_by_m", np.zeros(T))  # patients with m = 1..T observed visits
+        a_by_m = _data(pm, "a_by_m", np.zeros((T, p * p)))  # row m−1: A_m flattened
+        b_by_m = _data(pm, "b_by_m", np.zeros((T, p)))
+        c_by_m = _data(pm, "c_by_m", np.zeros(T))
+        m = np.arange(1, T + 1, dtype=float)
+        ratio = pt.exp(2.0 * (log_tau - log_sigma))
+        c_m = ratio / (1.0 + m * ratio)
+        # Σ_i (r_iᵀr_i − c(m_i)(1ᵀr_i)²) = βᵀMβ − 2βᵀv + w with M = X'X − Σ c_m A_m, v = X'y − Σ c_m b_m, ...
+        M = xtx - pt.dot(c_m, a_by_m).reshape((p, p))
+        v = xty - pt.dot(c_m, b_by_m)
+        w = yty - pt.sum(c_m * c_by_m)
+        quad = (pt.sum(beta * pt.sum(M * beta[None, :], axis=1)) - 2.0 * pt.sum(beta * v) + w) \
+            * pt.exp(-2.0 * log_sigma)
+        loglik = -0.5 * (2.0 * n_cells * log_sigma + pt.sum(n_by_m * pt.log1p(m * ratio)) + quad)
+        mean, prec = _gaussian_prior(pm, pt, beta, p)
+        tau_coef = _data(pm, "tau_prior", np.array(0.0))  # HalfNormal(scale): 1/(2 scale²)
+        logp = -0.5 * pt.sum(prec * (beta - mean) ** 2)
+        logp += _sigma_logp(pm, pt, log_sigma) + log_tau - tau_coef * pt.exp(2.0 * log_tau)
+        pm.Potential("logp", loglik + logp)
+        pm.Deterministic("effect", theta[T:T + K * T].reshape((K, T)))
+    s.theta_names = ([f"mean[{t}]" for t in range(T)] + [f"effect[{k},{t}]" for k in range(K) for t in range(T)]
+                     + [f"baseline_slope[{t}]" for t in range(T)] + ["log_sigma", "log_tau"])
+    return model
+
+
+def _build_longitudinal_any(pm, pt, s: _Structure):
+    if s.residual == "random_intercept":
+        return _build_random_intercept(pm, pt, s)
+    return _build_longitudinal(pm, pt, s)
+
+
+_BUILDERS = {"ancova": _build_ancova, "responder": _build_responder, "longitudinal": _build_longitudinal_any}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -476,10 +523,14 @@ class NutsAnalysis:
         if kind == "longitudinal":
             if residual not in RESIDUALS:
                 raise ScenarioError(f"unknown residual structure {residual!r}; choose one of {', '.join(RESIDUALS)}")
-            if n_max is None or n_visits is None or n_max < 1 or n_visits < 2:
-                raise ScenarioError("longitudinal models need n_max ≥ 1 and n_visits ≥ 2 (baseline included)")
+            if n_visits is None or n_visits < 2:
+                raise ScenarioError("longitudinal models need n_visits ≥ 2 (baseline included)")
+            if residual in ("ar1", "unstructured") and (n_max is None or n_max < 1):
+                raise ScenarioError(f"residual={residual!r} needs n_max ≥ 1 (patient rows are padded to n_max)")
             if residual in ("ar1", "unstructured") and n_visits < 3:
                 raise ScenarioError(f"residual={residual!r} needs ≥ 2 post-baseline visits")
+            if residual == "random_intercept":
+                n_max = 0  # sufficient statistics: no patient-level arrays, any n works
         if sigma_prior not in SIGMA_PRIORS:
             raise ScenarioError(f"unknown sigma_prior {sigma_prior!r}; choose one of {', '.join(SIGMA_PRIORS)}")
         if sigma_prior == "inverse_gamma" and not (
@@ -552,7 +603,7 @@ class NutsAnalysis:
             s = self.structure
             if data.panss.shape[1] != s.n_visits + 1:
                 raise AnalysisError(f"trial has {data.panss.shape[1]} visits, the compiled model {s.n_visits + 1}")
-            if data.n > s.n_max:
+            if s.n_max and data.n > s.n_max:
                 raise AnalysisError(f"trial has {data.n} patients, more than n_max={s.n_max} of the compiled model")
 
     def prepare(self, data: TrialData) -> tuple[dict[str, np.ndarray], int]:
@@ -600,6 +651,7 @@ class NutsAnalysis:
         transform = _block_diag(T_beta, np.array([[1.0 / math.sqrt(2.0 * max(n, 1))]]))
         arrays = dict(centre=centre, transform=transform, xtx=xtx, xty=xty, yty=np.array(yty),
                       n=np.array(float(n)), prior_mean=mean, prior_prec=prec, prior_scaled=scaled,
+                      n_scaled=np.array(float(np.sum((scaled > 0) & (prec > 0)))),
                       sigma_ref2=np.array(sigma_ref2), sigma_prior=self.prior.sigma_coefficients())
         return arrays, n
 
@@ -666,22 +718,39 @@ class NutsAnalysis:
         g_mean = (X.T @ yv - G.T @ (c * S_y)) / s2_w + prec * mean
         c_mean, T_mean = _whitening(H_mean, g_mean)
 
-        pad = N - data.n
-        padded = lambda a: np.concatenate([a, np.zeros((pad, *a.shape[1:]))]) if pad else a  # noqa: E731
-        arrays: dict[str, np.ndarray] = dict(
-            change=padded(np.where(mask, long.change, 0.0)),
-            mask=padded(mask.astype(float)),
-            onehot=padded(long.onehot),
-            baseline_c=padded(long.baseline_c),
-            prior_mean=mean,
-            prior_prec=prec,
-        )
+        if s.residual != "random_intercept":  # patient-level arrays padded to n_max rows
+            pad = N - data.n
+            padded = lambda a: np.concatenate([a, np.zeros((pad, *a.shape[1:]))]) if pad else a  # noqa: E731
+            arrays: dict[str, np.ndarray] = dict(
+                change=padded(np.where(mask, long.change, 0.0)),
+                mask=padded(mask.astype(float)),
+                onehot=padded(long.onehot),
+                baseline_c=padded(long.baseline_c),
+                prior_mean=mean,
+                prior_prec=prec,
+            )
         if s.residual == "random_intercept":
             n_pat = max(n_analysed, 1)
             centre = np.concatenate([c_mean, [0.5 * math.log(s2_w), 0.5 * math.log(tau2)]])
             transform = _block_diag(T_mean, np.diag([1.0 / math.sqrt(2.0 * max(within_df, 1.0)),
                                                      math.sqrt(2.0 / n_pat)]))
-            arrays.update(n_obs=padded(m), sigma_prior=self.prior.sigma_coefficients(),
+            mi = m.astype(int)
+            a_by_m = np.zeros((T, p * p))
+            b_by_m = np.zeros((T, p))
+            c_by_m = np.zeros(T)
+            n_by_m = np.zeros(T)
+            for mm in range(1, T + 1):
+                sel = mi == mm
+                if sel.any():
+                    g = G[sel]
+                    a_by_m[mm - 1] = (g.T @ g).reshape(-1)
+                    b_by_m[mm - 1] = g.T @ S_y[sel]
+                    c_by_m[mm - 1] = float(S_y[sel] @ S_y[sel])
+                    n_by_m[mm - 1] = float(sel.sum())
+            arrays = dict(xtx=X.T @ X, xty=X.T @ yv, yty=np.array(float(yv @ yv)),
+                          n_cells=np.array(float(n_obs)), n_by_m=n_by_m, a_by_m=a_by_m, b_by_m=b_by_m,
+                          c_by_m=c_by_m, prior_mean=mean, prior_prec=prec,
+                          sigma_prior=self.prior.sigma_coefficients(),
                           tau_prior=np.array(0.5 / self.prior.sigma_scale**2))
         elif s.residual == "ar1":
             full_mask = np.zeros((N, T), dtype=bool)
@@ -805,6 +874,10 @@ class NutsAnalysis:
         import pyarrow
 
         _, _, nutpie = _backend()
+        for name, value in arrays.items():  # static shapes: a wrong shape must never reach numba
+            expected = self._compiled.shared_data[name].shape
+            if np.shape(value) != expected:
+                raise AnalysisError(f"data {name!r} has shape {np.shape(value)}, compiled {expected}")
         compiled = self._compiled.with_data(**arrays)
         kwargs: dict[str, Any] = {}
         if self.target_accept != 0.8:
