@@ -66,7 +66,23 @@ def analyse(batch: TrialBatch, job: Job, first_trial: int) -> tuple[ComparisonPo
         return posterior, truth
     column, score = MEASURES[measure]
     truth = batch.true_effect[:, active, column] - batch.true_effect[:, [batch.control], column]
-    return analyse_ancova(batch, plan, score), truth
+    return analyse_ancova(batch, plan, score, effect_prior_points(plan)), truth
+
+
+def effect_prior_points(plan: AnalysisPlan) -> tuple[float, float | None]:
+    """The plan's effect prior (mean, sd) in PANSS points, resolving a library-based prior."""
+    effect = plan.priors.effect
+    if effect.from_library is None:
+        return effect.mean, effect.sd
+    import warnings
+
+    from trialsim.evidence import design_prior, load_library
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported once when the plan is checked
+        prior = design_prior(load_library().get(effect.from_library.intervention), "panss_total",
+                             effect.from_library.versus)
+    return prior.mean_smd * effect.sd_reference, prior.sd_smd * effect.sd_reference
 
 
 def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
@@ -117,7 +133,11 @@ def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
         comparison[f"{arm}.ci_low"] = posterior.ci_low[:, j]
         comparison[f"{arm}.ci_high"] = posterior.ci_high[:, j]
         comparison[f"{arm}.prob_effect_gt_margin"] = posterior.prob_gt_margin[:, j]
-        comparison[f"{arm}.success"] = posterior.prob_gt_margin[:, j] >= job.plan.decision.threshold
+        success = posterior.prob_gt_margin[:, j] >= job.plan.decision.threshold
+        if posterior.prob_gt_clinical is not None:
+            comparison[f"{arm}.prob_effect_gt_clinical"] = posterior.prob_gt_clinical[:, j]
+            success &= posterior.prob_gt_clinical[:, j] >= job.plan.decision.clinical_threshold
+        comparison[f"{arm}.success"] = success
     comparison["analysis_valid"] = posterior.valid
     return pd.concat([frame, pd.DataFrame(comparison)], axis=1)
 

@@ -19,6 +19,26 @@ from trialsim.spec.scenario import Scenario
 PROVENANCE_PACKAGES = ("trialsim", "numpy", "scipy", "pandas", "simpy", "pydantic", "pyarrow")
 
 
+MISSING_TEXT = {
+    "completers": "on observed completers only",
+    "locf": "with the last observation carried forward",
+    "bocf": "with the baseline observation carried forward",
+    "observed": "on all observed visits (valid under MAR)",
+}
+
+
+def describe_analysis(plan: AnalysisPlan, measure: str) -> str:
+    """One line saying what the analysis does, for outputs."""
+    score = measure.removesuffix("_change").replace("_", " ")
+    missing = MISSING_TEXT[plan.missing]
+    if plan.model == "longitudinal":
+        what = f"longitudinal (MMRM-like, {plan.covariance.replace('_', ' ')}) model of change in {score}"
+    else:
+        what = f"ANCOVA of change from baseline in {score} at the primary endpoint"
+    engine = {"conjugate": "exact conjugate posterior", "nuts": "PyMC/nutpie NUTS", "frequentist": "frequentist"}
+    return f"{what} {missing} ({engine[plan.engine]})"
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers."""
     versions = {}
@@ -56,8 +76,7 @@ class SimulationResults:
                 "at the primary endpoint on observed completers only; effects are risk differences"
             )
         else:
-            note = f"ANCOVA of change from baseline in {endpoint.measure.removesuffix('_change').replace('_', ' ')} " \
-                   "at the primary endpoint on observed completers only"
+            note = describe_analysis(plan, endpoint.measure)
         arms = [
             {
                 "name": arm.name,
@@ -81,7 +100,7 @@ class SimulationResults:
             "analysis": {
                 "model": plan.model,
                 "engine": plan.engine,
-                "population": plan.population,
+                "missing_data": plan.missing,
                 "note": note,
                 "decision": plan.decision.model_dump(),
                 "ci_prob": plan.ci_prob,

@@ -9,6 +9,7 @@ same seed at every design point (common random numbers), which smooths power cur
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_all_start_methods, get_context
@@ -16,7 +17,7 @@ from multiprocessing import get_all_start_methods, get_context
 import numpy as np
 import pandas as pd
 
-from trialsim.chunk import Chunk, Job, simulate_chunk, trial_seed
+from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk, trial_seed
 from trialsim.engine.trial import World
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.results import SimulationResults
@@ -87,6 +88,12 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
                     f"{scenario.primary_endpoint.measure} endpoint; use "
                     f"{'a responder' if responder else 'an ancova'} plan", plan.model, True)
         )
+    if plan.priors.effect.from_library is not None:
+        try:
+            effect_prior_points(plan)
+        except ScenarioError as error:
+            problems += [replace(p, file=f"analysis plan '{plan.name}'", field="priors.effect.from_library."
+                                 + (p.field or "intervention")) for p in error.problems]
     if scenario.assurance:
         for i, (arm, resolved) in enumerate(zip(scenario.arms, world.arms)):
             if not arm.control and resolved.prior_mean is None:

@@ -1,6 +1,19 @@
-"""Pydantic models of an analysis-plan file (a statistical analysis plan, SAP): model, priors, decision rule.
+"""Pydantic models of an analysis-plan file (a statistical analysis plan, SAP): model, engine, priors, missing
+data, decision rule.
 
-Effects are in PANSS points, positive = improvement (control change minus arm change).
+Effects are in PANSS points, positive = improvement (control change minus arm change); for responder models a
+risk difference (conjugate) or a log odds ratio (nuts).
+
+Supported combinations (anything else is rejected when the plan is loaded):
+
+=============  ==========================================  ===============================================
+engine         models                                      missing data
+=============  ==========================================  ===============================================
+conjugate      ancova, responder                           completers, locf, bocf (ancova); completers
+nuts           ancova, longitudinal, responder             completers/locf/bocf (ancova); observed
+                                                           (longitudinal, MAR); completers (responder)
+frequentist    ancova (t-test), longitudinal (MMRM)        as for nuts
+=============  ==========================================  ===============================================
 """
 
 from __future__ import annotations
@@ -11,18 +24,55 @@ from pydantic import Field, model_validator
 
 from trialsim.spec.base import ConsistencyError, Strict
 
+Model = Literal["ancova", "longitudinal", "responder"]
+Engine = Literal["conjugate", "nuts", "frequentist"]
+MissingData = Literal["completers", "observed", "locf", "bocf"]
+Covariance = Literal["random_intercept", "ar1", "unstructured", "compound_symmetry"]
+
+ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("conjugate", "ancova"): ("completers", "locf", "bocf"),
+    ("conjugate", "responder"): ("completers",),
+    ("nuts", "ancova"): ("completers", "locf", "bocf"),
+    ("nuts", "longitudinal"): ("observed",),
+    ("nuts", "responder"): ("completers",),
+    ("frequentist", "ancova"): ("completers", "locf", "bocf"),
+    ("frequentist", "longitudinal"): ("observed",),
+}
+COVARIANCES: dict[str, tuple[str, ...]] = {
+    "nuts": ("random_intercept", "ar1", "unstructured"),
+    "frequentist": ("random_intercept", "compound_symmetry", "ar1", "unstructured"),
+}
+
+
+class LibraryPrior(Strict):
+    """An evidence-based prior: the design prior of a library intervention (SMD) times ``sd_reference``."""
+
+    intervention: str = Field(min_length=1)
+    versus: Literal["placebo", "sham", "treatment_as_usual"] | None = None
+
+
+class RobustMixture(Strict):
+    """Robust mixture: (1 − weight) × the informative effect prior + weight × a vague N(mean, vague_sd²) component
+    (conjugate engine). The data move the weight towards the component that predicts them better."""
+
+    weight: float = Field(0.2, gt=0, lt=1)
+    vague_sd: float = Field(50.0, gt=0, le=1000, description="PANSS points")
+
 
 class EffectPrior(Strict):
     """Prior on each treatment effect (PANSS points).
 
-    ``sd: null`` is a flat (improper uniform) prior. For the conjugate engine the prior is normal–inverse-gamma:
-    effect | σ² ~ N(mean, (sd·σ/sd_reference)²), i.e. ``sd`` is the prior SD when the residual SD σ equals
-    ``sd_reference`` (PANSS points); a skeptical prior is ``mean: 0`` with a small ``sd``.
+    ``sd: null`` is a flat prior (vague). For the conjugate engine (and nuts ancova, which uses the same form) the
+    prior is normal–inverse-gamma: effect | σ² ~ N(mean, (sd·σ/sd_reference)²), i.e. ``sd`` is the prior SD when
+    the residual SD σ equals ``sd_reference``; a skeptical prior is ``mean: 0`` with a small ``sd``.
+    ``from_library`` replaces mean and sd by an intervention's design prior (SMD × sd_reference).
     """
 
     mean: float = Field(0.0, ge=-100, le=100)
     sd: float | None = Field(None, gt=0, le=1000)
     sd_reference: float = Field(15.0, gt=0, le=100)
+    from_library: LibraryPrior | None = None
+    robust: RobustMixture | None = None
 
 
 class ResidualPrior(Strict):
@@ -38,7 +88,7 @@ class ResidualPrior(Strict):
 
 
 class ResponsePrior(Strict):
-    """Beta(alpha, beta) prior on each arm's response probability (responder model)."""
+    """Beta(alpha, beta) prior on each arm's response probability (conjugate responder model)."""
 
     alpha: float = Field(1.0, gt=0, le=1000)
     beta: float = Field(1.0, gt=0, le=1000)
@@ -53,39 +103,82 @@ class Priors(Strict):
 
 
 class DecisionRule(Strict):
-    """Success when P(effect > margin | data) ≥ threshold.
+    """Success when P(effect > margin | data) ≥ threshold — and, for a dual criterion, also
+    P(effect > clinical_margin | data) ≥ clinical_threshold (a clinically relevant benefit).
 
-    The margin is in PANSS points for ``ancova`` and a difference in response probability for ``responder``.
+    Frequentist plans: success when the one-sided p-value for effect > margin is ≤ 1 − threshold.
     """
 
     margin: float = Field(0.0, ge=-100, le=100)
     threshold: float = Field(0.975, gt=0.5, lt=1.0)
+    clinical_margin: float | None = Field(None, ge=-100, le=100)
+    clinical_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class Sampler(Strict):
+    """NUTS settings (nutpie), and the diagnostics a fit must pass."""
+
+    draws: int = Field(1000, ge=10, le=100_000)
+    tune: int = Field(1000, ge=10, le=100_000)
+    chains: int = Field(2, ge=1, le=16)
+    rhat_max: float = Field(1.01, gt=1.0, le=2.0)
+    ess_min: float = Field(400.0, ge=1)
 
 
 class AnalysisPlan(Strict):
-    """A statistical analysis plan: which model, with which priors, and which decision rule."""
+    """A statistical analysis plan: which model, engine, priors, missing-data handling and decision rule."""
 
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
-    model: Literal["ancova", "responder"] = Field(
-        "ancova",
-        description="ancova: change from baseline on arm + baseline; responder: beta-binomial on response rates",
-    )
-    engine: Literal["conjugate"] = "conjugate"
-    population: Literal["completers"] = Field(
-        "completers", description="which patients enter the analysis; completers = primary endpoint observed"
+    model: Model = Field("ancova", description="ancova | longitudinal (MMRM-like) | responder")
+    engine: Engine = Field("conjugate", description="conjugate (exact) | nuts (PyMC + nutpie) | frequentist")
+    covariance: Covariance = Field("random_intercept", description="residual structure of the longitudinal model")
+    missing_data: MissingData | None = Field(
+        None, description="completers | observed (all visits, MAR) | locf | bocf; default per model"
     )
     priors: Priors = Priors()
     decision: DecisionRule = DecisionRule()
+    sampler: Sampler = Sampler()
     ci_prob: float = Field(0.95, gt=0.5, lt=1.0, description="probability of the reported credible interval")
     posterior_draws: int = Field(
         4000, ge=100, le=1_000_000, description="Monte Carlo draws per trial where a posterior has no closed form"
     )
 
+    @property
+    def missing(self) -> str:
+        """The missing-data handling in force (explicit, or the model's default)."""
+        if self.missing_data is not None:
+            return self.missing_data
+        return "observed" if self.model == "longitudinal" else "completers"
+
     @model_validator(mode="after")
-    def _margin_scale(self) -> AnalysisPlan:
-        if self.model == "responder" and not -1 < self.decision.margin < 1:
-            raise ConsistencyError(
-                [("decision.margin", self.decision.margin, "for a responder model the margin is a risk difference in (−1, 1)")]
+    def _consistency(self) -> AnalysisPlan:
+        problems: list[tuple[str, object, str]] = []
+        allowed = ALLOWED.get((self.engine, self.model))
+        if allowed is None:
+            models = sorted(m for e, m in ALLOWED if e == self.engine)
+            problems.append(("model", self.model, f"engine '{self.engine}' supports the models {models}"))
+        elif self.missing not in allowed:
+            problems.append(("missing_data", self.missing, f"{self.engine} {self.model} supports {list(allowed)}"))
+        if allowed is not None and self.model == "longitudinal" and self.covariance not in COVARIANCES[self.engine]:
+            problems.append(
+                ("covariance", self.covariance, f"engine '{self.engine}' supports {list(COVARIANCES[self.engine])}")
             )
+        if self.model == "responder" and self.engine == "conjugate":
+            for field, value in (("decision.margin", self.decision.margin),
+                                 ("decision.clinical_margin", self.decision.clinical_margin)):
+                if value is not None and not -1 < value < 1:
+                    problems.append((field, value, "for a conjugate responder model the margin is a risk difference "
+                                                   "in (−1, 1)"))
+        effect = self.priors.effect
+        if effect.robust is not None and self.engine != "conjugate":
+            problems.append(("priors.effect.robust", "…", "robust mixture priors are supported by the conjugate engine"))
+        if effect.robust is not None and effect.sd is None and effect.from_library is None:
+            problems.append(("priors.effect.robust", "…", "a robust mixture needs an informative component (sd or "
+                                                          "from_library)"))
+        if effect.from_library is not None and effect.sd is not None:
+            problems.append(("priors.effect.from_library", effect.from_library.intervention,
+                             "give either sd (with mean) or from_library, not both"))
+        if problems:
+            raise ConsistencyError(problems)
         return self
