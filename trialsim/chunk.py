@@ -13,6 +13,8 @@ import pandas as pd
 from trialsim.engine.trial import World, simulate_trials
 from trialsim.inference.conjugate import ComparisonPosterior, analyse_ancova
 from trialsim.inference.data import TrialBatch
+from trialsim.exceptions import AnalysisError
+from trialsim.inference.per_trial import analyse_per_trial
 from trialsim.inference.responder import analyse_responders
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
@@ -44,6 +46,9 @@ class Job:
     plan: AnalysisPlan
     seed: int
     responder_truth: tuple[float, ...] | None = None
+    n_max: int = 0
+    keep_idata: int = 0
+    idata_dir: str | None = None
 
 
 def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
@@ -51,22 +56,36 @@ def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(trial,))
 
 
-def analyse(batch: TrialBatch, job: Job, first_trial: int) -> tuple[ComparisonPosterior, np.ndarray]:
-    """The plan's analysis of every trial in the batch, and the true effect of each comparison (K, comparisons)."""
+def analyse(batch: TrialBatch, job: Job, first_trial: int) -> tuple[ComparisonPosterior, np.ndarray, dict]:
+    """The plan's analysis of every trial in the batch, the true effect of each comparison (K, comparisons) on the
+    analysis scale, and extra per-trial columns (diagnostics of per-trial engines)."""
     scenario, plan = job.scenario, job.plan
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
     measure = scenario.primary_endpoint.measure
+    seeds = [np.random.SeedSequence(job.seed, spawn_key=(first_trial + k, ANALYSIS_STREAM)) for k in range(batch.trials)]
     if measure == "responder":
-        seeds = [
-            np.random.SeedSequence(job.seed, spawn_key=(first_trial + k, ANALYSIS_STREAM)) for k in range(batch.trials)
-        ]
-        posterior = analyse_responders(batch, plan, scenario.primary_endpoint.responder_threshold, seeds)
         rates = np.asarray(job.responder_truth)
-        truth = np.broadcast_to(rates[active] - rates[batch.control], (batch.trials, len(active)))
-        return posterior, truth
-    column, score = MEASURES[measure]
-    truth = batch.true_effect[:, active, column] - batch.true_effect[:, [batch.control], column]
-    return analyse_ancova(batch, plan, score, effect_prior_points(plan)), truth
+        if plan.engine == "conjugate":
+            truth = rates[active] - rates[batch.control]  # risk difference
+        else:
+            logit = np.log(rates) - np.log1p(-rates)
+            truth = logit[active] - logit[batch.control]  # log odds ratio
+        truth = np.broadcast_to(truth, (batch.trials, len(active)))
+    else:
+        column, _ = MEASURES[measure]
+        truth = batch.true_effect[:, active, column] - batch.true_effect[:, [batch.control], column]
+    if plan.engine == "conjugate":
+        if measure == "responder":
+            return analyse_responders(batch, plan, scenario.primary_endpoint.responder_threshold, seeds), truth, {}
+        return analyse_ancova(batch, plan, MEASURES[measure][1], effect_prior_points(plan)), truth, {}
+    if measure not in ("panss_total_change", "responder"):
+        raise AnalysisError(f"the {plan.engine} engine analyses PANSS total (or responders), not {measure}")
+    result = analyse_per_trial(
+        batch, plan, seeds, n_max=job.n_max, responder_threshold=scenario.primary_endpoint.responder_threshold,
+        effect_prior=effect_prior_points(plan), first_trial=first_trial, keep_idata=job.keep_idata,
+        idata_dir=job.idata_dir,
+    )
+    return result.posterior, truth, result.columns
 
 
 def effect_prior_points(plan: AnalysisPlan) -> tuple[float, float | None]:
@@ -124,8 +143,8 @@ def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
 
         columns.update(resource_use(scenario, batch.arm, batch.start_delay, batch.on_study_weeks))
     frame = pd.DataFrame(columns)
-    posterior, truth = analyse(batch, job, chunk.start)
-    comparison = {}
+    posterior, truth, extra = analyse(batch, job, chunk.start)
+    comparison: dict[str, object] = dict(extra)
     for j, arm in enumerate(posterior.arms):
         comparison[f"{arm}.true_effect"] = truth[:, j]
         comparison[f"{arm}.estimate"] = posterior.mean[:, j]

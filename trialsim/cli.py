@@ -57,6 +57,9 @@ def run(
         "trialsim-out"
     ),
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    keep_idata: Annotated[
+        int, typer.Option("--keep-idata", min=0, max=10_000, help="NUTS plans: save the InferenceData of the first K trials to OUT/idata/")
+    ] = 0,
 ) -> None:
     """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
     from trialsim.runner import check_design, simulate
@@ -78,6 +81,8 @@ def run(
             seed,
             workers=workers,
             progress=lambda done: bar.advance(task, done),
+            keep_idata=keep_idata,
+            idata_dir=str(out_dir / "idata") if keep_idata else None,
         )
     try:
         summary_path, trials_path = results.save(out_dir)
@@ -143,6 +148,13 @@ def print_results(results: SimulationResults) -> None:
     safety = _safety_lines(last)
     if safety:
         out.print(f"At N = {last['sample_size']} (per patient randomised): " + "; ".join(safety), highlight=False)
+    for point in summary["design_points"]:
+        if point.get("failed_diagnostics_count"):
+            out.print(
+                f"[yellow]N = {point['sample_size']}: {point['failed_diagnostics_count']} fits "
+                f"({point['failed_diagnostics']:.1%}) failed their diagnostics"
+                f" ({point['fits_failed']} raised); they are counted, not dropped."
+            )
     impossible = sum(c["analyses_impossible"] for p in summary["design_points"] for c in p["comparisons"])
     if impossible:
         out.print(f"[yellow]{impossible} analyses were impossible (an arm without completers) and count as failures.")

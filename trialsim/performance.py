@@ -129,6 +129,12 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
         "adverse_events": _per_arm_counts(point, arms, "ae"),
         "comparisons": comparisons,
     }
+    diagnostics = [c for c in point.columns if c.endswith(".diagnostics_ok")]
+    if diagnostics:
+        failed = ~point[diagnostics].all(axis=1)
+        summary["failed_diagnostics"] = float(failed.mean())
+        summary["failed_diagnostics_count"] = int(failed.sum())
+        summary["fits_failed"] = int(point[[c.replace("diagnostics_ok", "fit_failed") for c in diagnostics]].any(axis=1).sum())
     resources = {}
     for column in point.columns:
         if column.endswith(".sessions"):

@@ -106,7 +106,9 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
     return world
 
 
-def make_job(scenario: Scenario, plan: AnalysisPlan, seed: int) -> Job:
+def make_job(
+    scenario: Scenario, plan: AnalysisPlan, seed: int, keep_idata: int = 0, idata_dir: str | None = None
+) -> Job:
     """Resolve what all chunks share once: the complete-data truth of a responder endpoint."""
     truth = None
     world = check_design(scenario, plan)
@@ -114,7 +116,8 @@ def make_job(scenario: Scenario, plan: AnalysisPlan, seed: int) -> Job:
         effects = np.array([arm.effect_total for arm in world.arms])
         dependent = np.array([arm.clozapine_dependent for arm in scenario.arms])
         truth = tuple(responder_rates(scenario, effects, dependent, seed).tolist())
-    return Job(scenario, plan, seed, truth)
+    return Job(scenario, plan, seed, truth, n_max=max(scenario.sample_sizes), keep_idata=keep_idata,
+               idata_dir=idata_dir)
 
 
 def default_workers() -> int:
@@ -134,21 +137,27 @@ def run_trials(
     workers: int | None = None,
     chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
+    keep_idata: int = 0,
+    idata_dir: str | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Simulate ``trials`` trials at each design point; returns (one row per trial, the master seed used).
 
     Rows are sorted by design point and trial index, so the table is identical for any ``workers`` and
-    ``chunk_size``.
+    ``chunk_size``. With a NUTS plan, the InferenceData of trials 0 … ``keep_idata`` − 1 (of every design point)
+    are written to ``idata_dir`` as ArviZ netCDF files.
     """
     if trials < 1:
         raise ValueError("trials must be at least 1")
     seed = master_seed(seed)
     workers = default_workers() if workers is None else max(1, workers)
     if chunk_size is None:
-        # Enough chunks to balance the pool and show progress, large enough to amortise batching.
-        chunk_size = max(25, min(500, -(-trials // (4 * workers))))
+        # Enough chunks to balance the pool and show progress, large enough to amortise batching; per-trial
+        # engines (NUTS, frequentist) gain nothing from large chunks and want finer progress.
+        smallest, largest = (25, 500) if plan.engine == "conjugate" else (4, 50)
+        chunk_size = max(smallest, min(largest, -(-trials // (4 * workers))))
     chunks = plan_chunks(scenario.sample_sizes, trials, chunk_size, scenario.assurance)
-    frames = list(_run_chunks(make_job(scenario, plan, seed), chunks, workers, progress))
+    job = make_job(scenario, plan, seed, keep_idata, idata_dir)
+    frames = list(_run_chunks(job, chunks, workers, progress))
     table = pd.concat(frames, ignore_index=True)
     table = table.sort_values(["design_point", "effect_mode", "trial"], kind="stable")
     return table.reset_index(drop=True), seed
@@ -163,9 +172,12 @@ def simulate(
     workers: int | None = None,
     chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
+    keep_idata: int = 0,
+    idata_dir: str | None = None,
 ) -> SimulationResults:
     """Simulate, analyse and summarise: the main entry point (see :func:`run_trials` for the arguments)."""
     table, used_seed = run_trials(
-        scenario, plan, trials, seed, workers=workers, chunk_size=chunk_size, progress=progress
+        scenario, plan, trials, seed, workers=workers, chunk_size=chunk_size, progress=progress,
+        keep_idata=keep_idata, idata_dir=idata_dir,
     )
     return SimulationResults.build(scenario, plan, table, used_seed, trials)

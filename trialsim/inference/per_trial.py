@@ -1,0 +1,156 @@
+"""Analyses run one trial at a time (NUTS, frequentist), stacked into the same arrays as the batched engines.
+
+NUTS models are compiled once per (plan, design) and process: :func:`nuts_analysis` keeps them in a process-level
+cache, so a worker compiles on its first chunk and reuses the model for every later trial. Each fit is seeded
+from the trial's own analysis stream, so results do not depend on workers or chunking.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trialsim.inference.conjugate import ComparisonPosterior, endpoint_change
+from trialsim.inference.data import TrialBatch, TrialData
+from trialsim.spec.plan import AnalysisPlan
+
+_ANALYSES: dict[tuple, Any] = {}
+
+
+@dataclass(frozen=True)
+class PerTrialResult:
+    """Posterior summaries (as for batched engines) plus per-trial diagnostic columns."""
+
+    posterior: ComparisonPosterior
+    columns: dict[str, np.ndarray]
+
+
+def nuts_analysis(plan: AnalysisPlan, n_arms: int, n_visits: int, n_max: int, responder_threshold: float,
+                  effect_prior: tuple[float, float | None]):
+    """The compiled NUTS model of this plan and design, built once per process."""
+    from trialsim.inference.diagnostics import DiagnosticThresholds
+    from trialsim.inference.nuts import NutsAnalysis
+
+    mean, sd = effect_prior
+    key = (plan.model_dump_json(), n_arms, n_visits, n_max, responder_threshold, effect_prior)
+    if key not in _ANALYSES:
+        sampler, residual = plan.sampler, plan.priors.residual
+        options: dict[str, Any] = dict(
+            n_max=n_max, n_visits=n_visits, n_arms=n_arms, margin=plan.decision.margin,
+            margin2=plan.decision.clinical_margin, ci_level=plan.ci_prob, draws=sampler.draws, tune=sampler.tune,
+            chains=sampler.chains, responder_threshold=responder_threshold,
+            thresholds=DiagnosticThresholds(sampler.rhat_max, sampler.ess_min, sampler.ess_min),
+        )
+        if plan.model == "ancova":
+            # The conjugate model's own prior (normal–inverse-gamma, flat nuisance), so both engines agree.
+            options.update(
+                effect_prior=None if sd is None else (mean, sd),
+                prior_scaled_by_sigma=sd is not None,
+                sigma_ref=plan.priors.effect.sd_reference,
+                nuisance_sd=None,
+                sigma_prior="jeffreys" if residual.kind == "jeffreys" else "inverse_gamma",
+                sigma2_shape=None if residual.kind == "jeffreys" else residual.shape,
+                sigma2_rate=None if residual.kind == "jeffreys" else residual.scale,
+            )
+        elif plan.model == "longitudinal":
+            options.update(residual=plan.covariance, effect_prior=None if sd is None else (mean, sd))
+        _ANALYSES[key] = NutsAnalysis(plan.model, **options)
+    return _ANALYSES[key]
+
+
+def impute(data: TrialData, missing: str) -> TrialData:
+    """The trial with its endpoint filled by LOCF/BOCF (completers: unchanged), for per-trial ANCOVA engines."""
+    if missing not in ("locf", "bocf"):
+        return data
+    batch_like = _OneTrial(data)
+    _, change = endpoint_change(batch_like, "total", missing)
+    panss = data.panss.copy()
+    panss[:, data.endpoint_visit] = data.baseline + change
+    return replace(data, panss=panss)
+
+
+class _OneTrial:
+    """A one-trial view with the interface :func:`endpoint_change` needs."""
+
+    def __init__(self, data: TrialData):
+        self.panss, self.endpoint_visit, self._baseline = data.panss, data.endpoint_visit, data.baseline
+
+    def score(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
+        return self._baseline, self.panss
+
+
+def analyse_per_trial(
+    batch: TrialBatch,
+    plan: AnalysisPlan,
+    seeds: list[np.random.SeedSequence],
+    *,
+    n_max: int,
+    responder_threshold: float,
+    effect_prior: tuple[float, float | None],
+    first_trial: int,
+    keep_idata: int = 0,
+    idata_dir: str | None = None,
+) -> PerTrialResult:
+    """Fit every trial of the batch with the plan's NUTS or frequentist engine."""
+    from trialsim.inference import frequentist
+
+    active = [a for a in range(len(batch.arm_names)) if a != batch.control]
+    names = [batch.arm_names[a] for a in active]
+    fields = ("estimate", "sd", "ci_low", "ci_high", "prob_effect_gt_margin", "prob_effect_gt_margin2", "p_value",
+              "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "diagnostics_ok", "fit_failed")
+    out = {field: np.full((batch.trials, len(active)), np.nan) for field in fields}
+    analysis = None
+    if plan.engine == "nuts":
+        analysis = nuts_analysis(plan, len(batch.arm_names), batch.panss.shape[-1], n_max, responder_threshold,
+                                 effect_prior)
+    for k in range(batch.trials):
+        data = impute(batch.trial(k), plan.missing) if plan.model == "ancova" else batch.trial(k)
+        index = first_trial + k
+        if analysis is not None:
+            keep = index < keep_idata
+            result = analysis.fit(data, seed=seeds[k], keep_idata=keep)
+            if keep and result.idata is not None and idata_dir is not None:
+                Path(idata_dir).mkdir(parents=True, exist_ok=True)
+                result.idata.to_netcdf(str(Path(idata_dir) / f"trial_{index:06d}.nc"))
+        elif plan.model == "ancova":
+            result = frequentist.ancova_ttest(data, plan.decision.margin, ci_level=plan.ci_prob)
+        else:
+            result = frequentist.mmrm(data, plan.covariance, plan.decision.margin, ci_level=plan.ci_prob)
+        for j, name in enumerate(names):
+            record = result[name]
+            for field in fields:
+                out[field][k, j] = float(record[field])
+    columns: dict[str, np.ndarray] = {}
+    if analysis is not None:
+        from trialsim.inference.nuts import compile_count
+
+        columns["worker_pid"] = np.full(batch.trials, os.getpid())
+        columns["compiles_in_worker"] = np.full(batch.trials, compile_count())
+    valid = ~np.any(out["fit_failed"] == 1, axis=1)
+    if plan.engine == "frequentist":
+        prob = 1.0 - out["p_value"]  # success when p ≤ 1 − threshold
+        second = None
+    else:
+        prob = out["prob_effect_gt_margin"]
+        second = out["prob_effect_gt_margin2"] if plan.decision.clinical_margin is not None else None
+    for j, name in enumerate(names):
+        for field in ("p_value", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"):
+            columns[f"{name}.{field}"] = out[field][:, j]
+        columns[f"{name}.diagnostics_ok"] = out["diagnostics_ok"][:, j] == 1
+        columns[f"{name}.fit_failed"] = out["fit_failed"][:, j] == 1
+    posterior = ComparisonPosterior(
+        arms=tuple(names),
+        mean=out["estimate"],
+        sd=out["sd"],
+        ci_low=out["ci_low"],
+        ci_high=out["ci_high"],
+        prob_gt_margin=np.nan_to_num(prob, nan=0.0),
+        df=np.full(batch.trials, np.nan),
+        valid=valid,
+        prob_gt_clinical=None if second is None else np.nan_to_num(second, nan=0.0),
+    )
+    return PerTrialResult(posterior, columns)
