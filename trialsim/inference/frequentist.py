@@ -194,21 +194,32 @@ def _mixedlm_fit(rows: _Rows) -> tuple[np.ndarray, np.ndarray, bool, str]:
 
 
 def _reml_fit(long: "LongitudinalArrays", rows: _Rows, cov_name: str, maxiter: int):
-    """REML with an unstructured or AR(1) covariance over the post-baseline visits."""
+    """REML with an unstructured or AR(1) covariance over the post-baseline visits.
+
+    The mean model has, for every visit t, the same q = 2 + K regressors u_i = [1, −arm dummies, centred baseline]
+    with visit-specific coefficients, so a patient's design is X_i = (rows of I_T for the observed visits) ⊗ u_iᵀ.
+    Grouping patients by missingness pattern O (any pattern, not only monotone), the GLS pieces are
+        XᵀV⁻¹X = Σ_O U_O ⊗ W_O,  XᵀV⁻¹y = vec(Σ_O C_O W_O),  yᵀV⁻¹y = Σ_O tr(W_O Y_O),
+    with W_O = Σ_OO⁻¹ embedded in T × T, U_O = Σ u_i u_iᵀ, C_O = Σ u_i y_iᵀ, Y_O = Σ y_i y_iᵀ over the pattern's
+    patients: one REML evaluation costs O(patterns · (qT)²), independent of the number of patients.
+    """
     T = long.n_visits
-    p = rows.X.shape[1]
-    # Group patients by their observed-visit pattern: each pattern is one batch of MVN blocks.
+    q = 2 + long.n_active
+    p = q * T
+    u = np.column_stack([np.ones(long.change.shape[0]), -long.onehot, long.baseline_c])
     patterns: dict[tuple[bool, ...], list[int]] = {}
     for i in np.nonzero(long.mask.any(axis=1))[0]:
         patterns.setdefault(tuple(bool(v) for v in long.mask[i]), []).append(int(i))
-    blocks = []
-    all_visits = np.arange(T)
+    groups = []
     for pattern, patients in patterns.items():
-        obs = all_visits[np.asarray(pattern)]
+        obs = np.nonzero(np.asarray(pattern))[0]
         idx = np.asarray(patients)
-        Y = long.change[np.ix_(idx, obs)]  # (n_g, m)
-        Xg = long.design_rows(np.repeat(idx, obs.size), np.tile(obs, idx.size)).reshape(idx.size, obs.size, p)
-        blocks.append((obs, Y, Xg))
+        U = u[idx].T @ u[idx]
+        Y = long.change[np.ix_(idx, obs)]
+        C = np.zeros((q, T))
+        C[:, obs] = u[idx].T @ Y
+        YY = Y.T @ Y
+        groups.append((obs, idx.size, U, C, YY))
 
     # Starting values from OLS residuals.
     beta0, *_ = np.linalg.lstsq(rows.X, rows.y, rcond=None)
@@ -216,8 +227,8 @@ def _reml_fit(long: "LongitudinalArrays", rows: _Rows, cov_name: str, maxiter: i
     var_t = np.array([np.mean(resid[rows.visit == t] ** 2) if np.any(rows.visit == t) else 1.0 for t in range(T)])
     var_t = np.where(var_t > 0, var_t, 1.0)
 
+    tril = np.tril_indices(T)
     if cov_name == "unstructured":
-        tril = np.tril_indices(T)
 
         def sigma_of(theta: np.ndarray) -> np.ndarray:
             L = np.zeros((T, T))
@@ -225,55 +236,88 @@ def _reml_fit(long: "LongitudinalArrays", rows: _Rows, cov_name: str, maxiter: i
             L[np.diag_indices(T)] = np.exp(np.diag(L))
             return L @ L.T
 
-        R = np.full((T, T), 0.5) + 0.5 * np.eye(T)
-        L0 = np.linalg.cholesky(np.sqrt(np.outer(var_t, var_t)) * R)
+        # start at the pairwise moment estimate of the OLS residuals (the exact REML solution with complete
+        # data, where GLS = per-visit OLS), made positive definite
+        rmat = np.zeros(long.change.shape)
+        rmat[rows.patient, rows.visit] = resid
+        obs_f = long.mask.astype(float)
+        pairs = obs_f.T @ obs_f
+        S0 = (rmat.T @ rmat) / np.maximum(pairs - q, 1.0)
+        vals, vecs = np.linalg.eigh(0.5 * (S0 + S0.T))
+        vals = np.maximum(vals, 1e-3 * max(vals.max(), 1e-8))
+        L0 = np.linalg.cholesky((vecs * vals) @ vecs.T)
         L0[np.diag_indices(T)] = np.log(np.diag(L0))
         theta0 = L0[tril]
     else:  # ar1
+        lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
 
         def sigma_of(theta: np.ndarray) -> np.ndarray:
-            s2 = math.exp(2 * theta[0])
-            rho = math.tanh(theta[1])
-            lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
-            return s2 * rho ** lag
+            return math.exp(2 * theta[0]) * np.tanh(theta[1]) ** lag
 
         theta0 = np.array([0.5 * math.log(var_t.mean()), math.atanh(0.5)])
 
     def gls_pieces(theta: np.ndarray):
         sigma = sigma_of(theta)
         A = np.zeros((p, p))
-        b = np.zeros(p)
+        Bm = np.zeros((q, T))
         yy = 0.0
         logdet = 0.0
-        for obs, Y, Xg in blocks:
-            S = sigma[np.ix_(obs, obs)]
-            c = linalg.cho_factor(S, lower=True)
-            logdet += Y.shape[0] * 2.0 * np.sum(np.log(np.diag(c[0])))
-            SiX = linalg.cho_solve(c, np.moveaxis(Xg, 1, 0).reshape(obs.size, -1)).reshape(obs.size, Y.shape[0], p)
-            SiX = np.moveaxis(SiX, 0, 1)  # (n_g, m, p)
-            SiY = linalg.cho_solve(c, Y.T).T  # (n_g, m)
-            A += np.einsum("imp,imq->pq", Xg, SiX)
-            b += np.einsum("imp,im->p", Xg, SiY)
-            yy += float(np.sum(Y * SiY))
-        return A, b, yy, logdet
+        inverses = []
+        for obs, n_g, U, C, YY in groups:
+            c = linalg.cho_factor(sigma[np.ix_(obs, obs)], lower=True)
+            logdet += n_g * 2.0 * float(np.sum(np.log(np.diag(c[0]))))
+            W_oo = linalg.cho_solve(c, np.eye(obs.size))
+            W = np.zeros((T, T))
+            W[np.ix_(obs, obs)] = W_oo
+            A += np.kron(U, W)
+            Bm += C @ W
+            yy += float(np.sum(W_oo * YY))
+            inverses.append(W_oo)
+        return A, Bm.reshape(-1), yy, logdet, inverses
 
-    def neg2_reml(theta: np.ndarray) -> float:
+    def neg2_reml(theta: np.ndarray, with_grad: bool = False):
         try:
-            A, b, yy, logdet = gls_pieces(theta)
+            A, b, yy, logdet, inverses = gls_pieces(theta)
             cA = linalg.cho_factor(A, lower=True)
         except (np.linalg.LinAlgError, linalg.LinAlgError, ValueError):
-            return 1e300
+            return (1e300, np.zeros_like(theta)) if with_grad else 1e300
         beta = linalg.cho_solve(cA, b)
         value = logdet + 2.0 * np.sum(np.log(np.diag(cA[0]))) + yy - float(b @ beta)
-        return float(value) if np.isfinite(value) else 1e300
+        if not np.isfinite(value):
+            return (1e300, np.zeros_like(theta)) if with_grad else 1e300
+        if not with_grad:
+            return float(value)
+        # d(−2ℓ_R) = tr(G dΣ), G = Σ_O embed(n W − W (E + F) W): E = residual cross-products at the GLS β
+        # (envelope theorem), F = Σ_i X_i A⁻¹ X_iᵀ from d log|A|.
+        a_inv = linalg.cho_solve(cA, np.eye(p)).reshape(q, T, q, T)
+        bmat = beta.reshape(q, T)
+        G = np.zeros((T, T))
+        for (obs, n_g, U, C, YY), W in zip(groups, inverses):
+            Bo, Co = bmat[:, obs], C[:, obs]
+            E = YY - Co.T @ Bo - Bo.T @ Co + Bo.T @ U @ Bo
+            F = np.einsum("bsct,bc->st", a_inv[:, obs][:, :, :, obs], U)
+            G[np.ix_(obs, obs)] += n_g * W - W @ (E + F) @ W
+        L = np.zeros((T, T))
+        L[tril] = theta
+        L[np.diag_indices(T)] = np.exp(np.diag(L))
+        dL = 2.0 * G @ L
+        dL[np.diag_indices(T)] *= np.diag(L)
+        return float(value), dL[tril]
 
-    res = optimize.minimize(neg2_reml, theta0, method="L-BFGS-B", options={"maxiter": maxiter})
-    A, b, _, _ = gls_pieces(res.x)
+    if cov_name == "unstructured":
+        res = optimize.minimize(neg2_reml, theta0, args=(True,), jac=True, method="L-BFGS-B",
+                                options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-8})
+    else:
+        res = optimize.minimize(neg2_reml, theta0, method="L-BFGS-B",
+                                options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-7})
+    A, b, _, _, _ = gls_pieces(res.x)
     cA = linalg.cho_factor(A, lower=True)
     beta = linalg.cho_solve(cA, b)
     cov_beta = linalg.cho_solve(cA, np.eye(p))
+    # status 2 = the line search cannot improve further (at the optimum to machine precision): accepted
+    converged = bool(res.success or res.status == 2) and np.isfinite(res.fun) and res.fun < 1e299
     note = "" if res.success else f"REML optimiser: {res.message}"
-    return beta, cov_beta, bool(res.success), str(note)
+    return beta, cov_beta, converged, str(note)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 Usage::
 
-    analysis = NutsAnalysis("longitudinal", n_max=220, n_visits=7, n_arms=2, effect_prior=(0.0, 5.0),
+    analysis = NutsAnalysis("longitudinal", n_visits=7, n_arms=2, effect_prior=(0.0, 5.0),
                             margin=0.0, margin2=5.0)          # compiles here (≈ 10–40 s, once)
-    result = analysis.fit(trial_data, seed=1234)               # ≈ 10–100 ms per trial
+    result = analysis.fit(trial_data, seed=1234)               # ≈ 0.05 s (ancova) to 0.4 s (random intercept)
     result["clozapine"]["prob_effect_gt_margin"]
 
 Model kinds (all effects: (mean change in control) − (mean change in arm), positive = improvement):
@@ -12,16 +12,19 @@ Model kinds (all effects: (mean change in control) − (mean change in arm), pos
 ``ancova``
     Completers' change at the endpoint ~ Normal(intercept − effect_k·1{arm=k} + slope·(baseline − mean), σ).
     The likelihood is written with the sufficient statistics X'X, X'y, y'y, n (exactly the Normal likelihood
-    of the completers, but its cost does not depend on the number of patients and needs no padding).
+    of the completers, but its cost does not depend on the number of patients and needs no padding), in
+    coordinates where its quadratic forms are diagonal (see ``_build_ancova``).
 ``longitudinal``
     MMRM-like: change at every observed post-baseline visit ~ arm × visit means + baseline × visit slopes;
     missing visits are dropped from the likelihood (MAR). ``residual`` = ``"random_intercept"`` (default;
-    patient intercept integrated out analytically: compound symmetry with σ² residual + τ² between-patient),
-    ``"ar1"`` (Σ_st = σ² ρ^|s−t| in visit index, exact for any missingness pattern), or ``"unstructured"``
-    (LKJ(η) correlation × per-visit SDs via ``pm.LKJCholeskyCov``; exact for monotone missingness — a
-    patient's observations after their first missed post-baseline visit are dropped for this structure).
-    The effect reported is the one at the endpoint visit. Patient-level arrays are padded to ``n_max`` rows
-    (see "Padding" below).
+    patient intercept integrated out analytically: compound symmetry with σ² residual + τ² between-patient;
+    written with sufficient statistics grouped by the number of observed visits, exact for any missingness
+    pattern, cost independent of n), ``"ar1"`` (Σ_st = σ² ρ^|s−t| in visit index, exact for any missingness
+    pattern), or ``"unstructured"`` (LKJ(η) correlation × per-visit SDs via ``pm.LKJCholeskyCov``; exact for
+    monotone missingness — a patient's observations after their first missed post-baseline visit are dropped
+    for this structure). The effect reported is the one at the endpoint visit. ``ar1`` and ``unstructured``
+    use patient-level arrays padded to ``n_max`` rows (see "Padding" below) and cost ≈ 10× the random
+    intercept per fit.
 ``responder``
     Logistic regression of responder status on arm, completers only: responder = reduction of at least
     ``responder_threshold`` (default 0.20) of the floor-adjusted baseline (PANSS − 30) at the endpoint. Written
@@ -50,17 +53,22 @@ is affine with a data-only Jacobian, so the posterior of θ is exactly the model
 see an almost standard-normal target, so NUTS needs few leapfrog steps and little tuning whatever the scale
 and correlation of the data.
 
-Padding: the compiled model has fixed array shapes per design point. For ``longitudinal`` the patient-level
-arrays (change from baseline, observed mask, arm indicators, centred baseline) have ``n_max`` rows; a trial
-with n < n_max patients fills rows n… with zeros and mask 0, and a masked row contributes exactly 0 to the
-log-likelihood (for the random intercept, the patient's number of observations m = 0 zeroes both the
-log-determinant and the quadratic form). ``ancova`` and ``responder`` use sufficient statistics whose shape
-depends only on the number of arms, so any n works. A trial with more than ``n_max`` patients raises
+Padding: the compiled model has fixed (static) array shapes per design point. ``ancova``, ``responder`` and
+the random-intercept ``longitudinal`` model use sufficient statistics whose shapes depend only on the number
+of arms and visits, so one compiled model serves any number of patients. For ``residual="ar1"`` and
+``"unstructured"`` the patient-level arrays (change from baseline, observed mask, arm indicators, centred
+baseline, AR(1) lag bookkeeping) have ``n_max`` rows; a trial with n < n_max patients fills rows n… with zeros
+and mask 0, and every log-likelihood term is multiplied by the mask, so padded rows (and missed visits)
+contribute exactly 0. A trial with more than ``n_max`` patients raises
 :class:`~trialsim.exceptions.AnalysisError` (a design-point mismatch, not a fit failure).
 
-Diagnostics and records: see :mod:`trialsim.inference.diagnostics`. R-hat/ESS are taken over every sampled
-coordinate (z, the LKJ factor) and the effects; ``diagnostics_ok`` uses :class:`DiagnosticThresholds`
-(R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergence). A fit that raises returns failed records
+Diagnostics and records: see :mod:`trialsim.inference.diagnostics`. R-hat/ESS (worst case) are taken over the
+monitored quantities: every active arm's effect (at the endpoint for ``longitudinal``) and the scale parameters
+(log σ; log τ or atanh ρ or the per-visit SDs; the control log-odds for ``responder``) — not over all ~20
+whitened coordinates, whose maximum R-hat with 2 chains exceeds 1.01 in ≈ 5 % of well-mixed fits.
+``diagnostics_ok`` uses :class:`DiagnosticThresholds` (R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergence);
+divergences are the post-warmup divergent transitions of all chains. Even so, with 2 chains × 1000 draws about
+1–3 % of well-mixed random-intercept fits exceed R-hat 1.01 by chance (measured): 4 chains make the rule sharper. A fit that raises returns failed records
 (``fit_failed=True``), never an exception.
 
 Environment: pymc/pytensor/nutpie are imported lazily (constructing :class:`NutsAnalysis`), never when this
@@ -68,7 +76,9 @@ module is imported. Before the first import, :func:`configure_backend` points py
 project-specific directory (``$TRIALSIM_PYTENSOR_DIR`` or ``$XDG_CACHE_HOME/trialsim/pytensor``, by adding
 ``base_compiledir=…`` to ``PYTENSOR_FLAGS`` unless the user already set a compiledir there) and sets
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` to 1 if unset (effective only for libraries not
-yet loaded; numpy's BLAS is additionally limited with threadpoolctl around sampling when it is installed).
+yet loaded: a runner should set them before importing numpy, e.g. in the worker initializer). The sampled
+log-densities are numba code on arrays of at most a few hundred numbers (ancova/responder/random intercept), so
+BLAS threads would not help anyway.
 Sampling always uses ``cores=1``: one process = one core; parallelise over trials with processes.
 """
 
@@ -151,10 +161,12 @@ def _backend():
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pytensor's "no BLAS" and arviz's refactor notices at import
+        warnings.simplefilter("ignore")  # arviz's refactor notice and similar at import
         import nutpie
         import pymc as pm
         import pytensor.tensor as pt
+    # nutpie compiles with numba; pytensor's C-backend BLAS notice is irrelevant here
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS", category=UserWarning)
     return pm, pt, nutpie
 
 
@@ -174,7 +186,7 @@ def seed_to_int(seed: int | np.random.SeedSequence | None) -> int:
 class PriorSpec:
     """Plain-number priors; see the module docstring for their meaning."""
 
-    effect: tuple[tuple[float, float] | None, ...]  # per active arm; None = vague
+    effect: tuple[tuple[float, float] | None, ...]  # per active arm; None = vague, sd = inf: flat
     vague_sd: float = 100.0
     nuisance_sd: float | None = 1000.0
     scaled_by_sigma: bool = False
@@ -189,7 +201,7 @@ class PriorSpec:
         if spec is None:
             return 0.0, 1.0 / self.vague_sd**2
         mean, sd = spec
-        return float(mean), 1.0 / float(sd) ** 2
+        return float(mean), (0.0 if math.isinf(sd) else 1.0 / float(sd) ** 2)
 
     @property
     def nuisance_prec(self) -> float:
@@ -205,20 +217,32 @@ class PriorSpec:
         return np.array([-2.0 * a, 0.0, b])
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)
+
+
 def _normalise_effect_prior(effect_prior, n_active: int) -> tuple[tuple[float, float] | None, ...]:
+    """Per active arm: None (vague) or (mean, sd) with sd = inf for a flat prior (``sd`` given as None)."""
     if effect_prior is None:
         return (None,) * n_active
-    if (isinstance(effect_prior, Sequence) and len(effect_prior) == 2
-            and all(isinstance(v, (int, float, np.floating, np.integer)) for v in effect_prior)):
-        items = [tuple(float(v) for v in effect_prior)] * n_active
-    else:
-        items = [None if item is None else tuple(float(v) for v in item) for item in effect_prior]
-    if len(items) != n_active:
-        raise ScenarioError(f"effect_prior has {len(items)} entries for {n_active} active arms")
-    for item in items:
-        if item is not None and (len(item) != 2 or not item[1] > 0 or not np.isfinite(item).all()):
-            raise ScenarioError(f"effect prior {item!r} must be (mean, sd) with sd > 0")
-    return tuple(items)  # type: ignore[return-value]
+    single = (isinstance(effect_prior, Sequence) and len(effect_prior) == 2 and _is_number(effect_prior[0])
+              and (effect_prior[1] is None or _is_number(effect_prior[1])))
+    raw_items = [effect_prior] * n_active if single else list(effect_prior)
+    if len(raw_items) != n_active:
+        raise ScenarioError(f"effect_prior has {len(raw_items)} entries for {n_active} active arms")
+    items: list[tuple[float, float] | None] = []
+    for item in raw_items:
+        if item is None:
+            items.append(None)
+            continue
+        if not (isinstance(item, Sequence) and len(item) == 2 and _is_number(item[0])
+                and (item[1] is None or (_is_number(item[1]) and item[1] > 0))):
+            raise ScenarioError(f"effect prior {item!r} must be (mean, sd) with sd > 0, or (mean, None) for flat")
+        sd = math.inf if item[1] is None else float(item[1])
+        if not math.isfinite(float(item[0])):
+            raise ScenarioError(f"effect prior mean {item[0]!r} must be finite")
+        items.append((float(item[0]), sd))
+    return tuple(items)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,8 +296,8 @@ def _theta(pm, pt, d: int):
     return centre + pt.sum(transform * raw[None, :], axis=1)
 
 
-def _gaussian_prior(pm, pt, beta, p: int):
-    """Σ −½·prec·(β − mean)²; returns (mean, prec) data so callers can rescale the precision."""
+def _gaussian_prior(pm, p: int):
+    """Data of independent Normal priors on p coefficients: (mean, precision); precision 0 = flat."""
     mean = _data(pm, "prior_mean", np.zeros(p))
     prec = _data(pm, "prior_prec", np.zeros(p))
     return mean, prec
@@ -285,27 +309,35 @@ def _sigma_logp(pm, pt, log_sigma):
 
 
 def _build_ancova(pm, pt, s: _Structure):
+    """ANCOVA on sufficient statistics, written in coordinates where every quadratic form is diagonal.
+
+    With β = c + T·z (T from a generalised eigen-decomposition, see ``_prepare_ancova``) the log posterior is
+        −(n + n_s) log σ − ½ σ⁻² (c₁ + Σ z(2b₁ + a₁z)) − ½ (c₀ + Σ z(2b₀ + a₀z)) + log p(log σ)
+    where the σ⁻² form is the residual sum of squares plus the σ-scaled effect priors and the other form the
+    unscaled Normal priors: exactly the Normal likelihood of the completers and the stated priors, with
+    elementwise operations only (a p × p quadratic form costs ≈ 1 µs more per gradient in pytensor's numba
+    backend; the sampler makes ~10⁴ gradient calls per fit).
+    """
     K = s.n_active
     p = s.n_mean
     with pm.Model() as model:
-        theta = _theta(pm, pt, s.n_theta)
-        beta = theta[:p]
-        log_sigma = theta[p]
-        xtx = _data(pm, "xtx", np.eye(p))
-        xty = _data(pm, "xty", np.zeros(p))
-        yty = _data(pm, "yty", np.array(1.0))
-        n = _data(pm, "n", np.array(float(p + 2)))
-        mean, prec = _gaussian_prior(pm, pt, beta, p)
-        scaled = _data(pm, "prior_scaled", np.zeros(p))  # 1 where the prior sd is multiplied by σ/σ_ref
-        sigma_ref2 = _data(pm, "sigma_ref2", np.array(1.0))
-        inv_s2 = pt.exp(-2.0 * log_sigma)
-        rss = yty - 2.0 * pt.sum(beta * xty) + pt.sum(beta * pt.sum(xtx * beta[None, :], axis=1))
-        loglik = -n * log_sigma - 0.5 * rss * inv_s2
-        factor = 1.0 + scaled * (sigma_ref2 * inv_s2 - 1.0)
-        n_scaled = _data(pm, "n_scaled", np.array(0.0))  # number of scaled effect priors (their −log σ terms)
-        prior_beta = -0.5 * pt.sum(prec * factor * (beta - mean) ** 2) - n_scaled * log_sigma
-        pm.Potential("logp", loglik + prior_beta + _sigma_logp(pm, pt, log_sigma))
-        pm.Deterministic("effect", beta[1:1 + K])
+        z_all = pm.Flat("z", shape=(p + 1,))
+        z = z_all[:p]
+        log_sigma = _data(pm, "ls_centre", np.array(0.0)) + _data(pm, "ls_scale", np.array(1.0)) * z_all[p]
+        a1 = _data(pm, "a1", np.ones(p))
+        b1 = _data(pm, "b1", np.zeros(p))
+        c1 = _data(pm, "c1", np.array(1.0))
+        a0 = _data(pm, "a0", np.zeros(p))
+        b0 = _data(pm, "b0", np.zeros(p))
+        c0 = _data(pm, "c0", np.array(0.0))
+        n_eff = _data(pm, "n_eff", np.array(float(p + 2)))  # completers + number of σ-scaled effect priors
+        q1 = c1 + pt.sum(z * (2.0 * b1 + a1 * z))
+        q0 = c0 + pt.sum(z * (2.0 * b0 + a0 * z))
+        logp = -n_eff * log_sigma - 0.5 * pt.exp(-2.0 * log_sigma) * q1 - 0.5 * q0
+        pm.Potential("logp", logp + _sigma_logp(pm, pt, log_sigma))
+        eff_centre = _data(pm, "eff_centre", np.zeros(K))
+        eff_rows = _data(pm, "eff_rows", np.zeros((K, p)))
+        pm.Deterministic("effect", eff_centre + pt.sum(eff_rows * z[None, :], axis=1))
     s.theta_names = ["intercept", *[f"effect[{k}]" for k in range(K)], "baseline_slope", "log_sigma"]
     return model
 
@@ -319,7 +351,7 @@ def _build_responder(pm, pt, s: _Structure):
         n = _data(pm, "analysed", np.ones(K + 1))
         logit = theta[0] + pt.concatenate([pt.zeros(1), theta[1:]])
         loglik = pt.sum(x * logit - n * pt.softplus(logit))
-        mean, prec = _gaussian_prior(pm, pt, theta, p)
+        mean, prec = _gaussian_prior(pm, p)
         pm.Potential("logp", loglik - 0.5 * pt.sum(prec * (theta - mean) ** 2))
         pm.Deterministic("effect", theta[1:])
     s.theta_names = ["control_logit", *[f"effect[{k}]" for k in range(K)]]
@@ -327,8 +359,10 @@ def _build_responder(pm, pt, s: _Structure):
 
 
 def _build_longitudinal(pm, pt, s: _Structure):
+    """AR(1) / unstructured models on patient-level arrays padded to n_max rows (mask 0 = no contribution)."""
     from pytensor.tensor.slinalg import solve_triangular
 
+    assert s.residual in ("ar1", "unstructured")
     K, T, N = s.n_active, s.n_visits, s.n_max
     p = s.n_mean
     with pm.Model() as model:
@@ -342,14 +376,12 @@ def _build_longitudinal(pm, pt, s: _Structure):
         gamma = theta[T + K * T:p]
         mu = a[None, :] - pt.dot(onehot, delta) + base[:, None] * gamma[None, :]
         r = (y - mu) * w
-        mean, prec = _gaussian_prior(pm, pt, theta[:p], p)
+        mean, prec = _gaussian_prior(pm, p)
         logp = -0.5 * pt.sum(prec * (theta[:p] - mean) ** 2)
         names = [f"mean[{t}]" for t in range(T)]
         names += [f"effect[{k},{t}]" for k in range(K) for t in range(T)]
         names += [f"baseline_slope[{t}]" for t in range(T)]
-        if s.residual == "random_intercept":
-            raise AssertionError("random_intercept uses _build_random_intercept")
-        elif s.residual == "ar1":
+        if s.residual == "ar1":
             prev = _data(pm, "prev_index", np.zeros(N * T, dtype="int64"))
             has_prev = _data(pm, "has_prev", np.zeros((N, T)))
             gap = _data(pm, "gap", np.ones((N, T)))
@@ -364,8 +396,7 @@ def _build_longitudinal(pm, pt, s: _Structure):
             names += ["log_sigma", "atanh_rho"]
         else:  # unstructured
             chol, _, _ = pm.LKJCholeskyCov("chol", n=T, eta=s.lkj_eta,
-                                           sd_dist=pm.HalfNormal.dist(s.sd_scale), compute_corr=True,
-                                           store_in_trace=False)
+                                           sd_dist=pm.HalfNormal.dist(s.sd_scale), compute_corr=True)
             z = solve_triangular(chol, r.T, lower=True)  # (T, N); exact for monotone masks
             log_diag = pt.log(pt.diagonal(chol))
             loglik = pt.sum(w.T * (-log_diag[:, None] - 0.5 * z**2))
@@ -408,7 +439,7 @@ def _build_random_intercept(pm, pt, s: _Structure):
         quad = (pt.sum(beta * pt.sum(M * beta[None, :], axis=1)) - 2.0 * pt.sum(beta * v) + w) \
             * pt.exp(-2.0 * log_sigma)
         loglik = -0.5 * (2.0 * n_cells * log_sigma + pt.sum(n_by_m * pt.log1p(m * ratio)) + quad)
-        mean, prec = _gaussian_prior(pm, pt, beta, p)
+        mean, prec = _gaussian_prior(pm, p)
         tau_coef = _data(pm, "tau_prior", np.array(0.0))  # HalfNormal(scale): 1/(2 scale²)
         logp = -0.5 * pt.sum(prec * (beta - mean) ** 2)
         logp += _sigma_logp(pm, pt, log_sigma) + log_tau - tau_coef * pt.exp(2.0 * log_tau)
@@ -465,7 +496,8 @@ class NutsAnalysis:
 
     Args:
         kind: ``"ancova"``, ``"longitudinal"`` or ``"responder"``.
-        n_max: padded number of patients (``longitudinal`` only; ignored otherwise).
+        n_max: padded number of patients (``longitudinal`` with ``residual="ar1"``/``"unstructured"``; ignored
+            by the sufficient-statistics models).
         n_visits: number of visits INCLUDING baseline, i.e. ``data.panss.shape[1]`` (``longitudinal`` only).
         n_arms: number of arms including control.
         residual: ``longitudinal`` covariance: ``"random_intercept"``, ``"ar1"`` or ``"unstructured"``.
@@ -586,7 +618,8 @@ class NutsAnalysis:
             return compiled
         start = time.perf_counter()
         model = _BUILDERS[self.kind](pm, pt, self.structure)
-        compiled = nutpie.compile_pymc_model(model, var_names=["effect"])
+        stored = ["effect", "chol_stds"] if self.structure.residual == "unstructured" else ["effect"]
+        compiled = nutpie.compile_pymc_model(model, var_names=stored)
         self.compile_seconds = time.perf_counter() - start
         self.n_compiles += 1
         _COMPILE_COUNT += 1
@@ -624,6 +657,8 @@ class NutsAnalysis:
         return mean, prec
 
     def _prepare_ancova(self, data: TrialData):
+        from scipy import linalg
+
         K = self.n_active
         design = ancova_design(data)
         X, y = design.X, design.y
@@ -633,26 +668,53 @@ class NutsAnalysis:
         xtx, xty, yty = X.T @ X, X.T @ y, float(y @ y)
         effect_idx = list(range(1, 1 + K))
         mean, prec = self._effect_prior_arrays(p, effect_idx, [0, p - 1])
-        scaled = np.zeros(p)
+        scaled = np.zeros(p, dtype=bool)
         sigma_ref2 = 1.0
         if self.prior.scaled_by_sigma:
-            scaled[effect_idx] = 1.0
+            scaled[effect_idx] = True
             sigma_ref2 = float(self.prior.sigma_ref) ** 2
-        # approximate posterior for the sampler's affine map
+        p_s = np.where(scaled, prec, 0.0) * sigma_ref2  # enters multiplied by σ⁻²
+        p_u = np.where(scaled, 0.0, prec)
+        A1 = xtx + np.diag(p_s)
+        A0 = np.diag(p_u)
+        B = A1 + A0
+        try:
+            np.linalg.cholesky(B)
+        except np.linalg.LinAlgError:
+            raise AnalysisError("improper posterior: singular ANCOVA design (an arm without completers?) "
+                                "and flat priors") from None
+        # approximate posterior mode at a residual variance s2, for the centre and the scales
         ridge = np.linalg.lstsq(xtx + 1e-8 * np.eye(p) * max(np.trace(xtx), 1.0) / p, xty, rcond=None)[0]
         rss = max(yty - 2 * ridge @ xty + ridge @ xtx @ ridge, 0.0)
         s2 = rss / max(n - p, 1)
         if not s2 > 1e-8:
             s2 = max(float(np.var(y)), 1.0)
-        prior_prec = prec * np.where(scaled > 0, sigma_ref2 / s2, 1.0)
-        H = xtx / s2 + np.diag(prior_prec)
-        c_beta, T_beta = _whitening(H, xty / s2 + prior_prec * mean)
-        centre = np.concatenate([c_beta, [0.5 * math.log(s2)]])
-        transform = _block_diag(T_beta, np.array([[1.0 / math.sqrt(2.0 * max(n, 1))]]))
-        arrays = dict(centre=centre, transform=transform, xtx=xtx, xty=xty, yty=np.array(yty),
-                      n=np.array(float(n)), prior_mean=mean, prior_prec=prec, prior_scaled=scaled,
-                      n_scaled=np.array(float(np.sum((scaled > 0) & (prec > 0)))),
-                      sigma_ref2=np.array(sigma_ref2), sigma_prior=self.prior.sigma_coefficients())
+        H = A1 / s2 + A0
+        lin1 = xty + p_s * mean  # linear term of the σ⁻² form
+        centre = np.linalg.solve(H, lin1 / s2 + p_u * mean)
+        # V: Vᵀ A1 V = diag(μ), Vᵀ A0 V = I − diag(μ) (both forms diagonal in the new coordinates)
+        mu, V = linalg.eigh(A1, B)
+        mu = np.clip(mu, 0.0, 1.0)
+        scale = 1.0 / np.sqrt(mu / s2 + (1.0 - mu))
+        T = V * scale[None, :]
+        M1, M0 = T.T @ A1 @ T, T.T @ A0 @ T
+        off = max(np.max(np.abs(M1 - np.diag(np.diag(M1)))), np.max(np.abs(M0 - np.diag(np.diag(M0)))))
+        if off > 1e-8 * max(1.0, np.max(np.abs(np.diag(M1))), np.max(np.abs(np.diag(M0)))):
+            raise AnalysisError(f"simultaneous diagonalisation failed (off-diagonal {off:.3g})")
+        q1_c = yty - 2.0 * centre @ xty + centre @ xtx @ centre + float(np.sum(p_s * (centre - mean) ** 2))
+        q0_c = float(np.sum(p_u * (centre - mean) ** 2))
+        n_scaled = float(np.sum(scaled & (prec > 0)))
+        ls_scale = 1.0 / math.sqrt(2.0 * max(n, 1))
+        arrays = dict(
+            ls_centre=np.array(0.5 * math.log(s2)), ls_scale=np.array(ls_scale),
+            a1=np.diag(M1).copy(), b1=T.T @ (A1 @ centre - lin1), c1=np.array(q1_c),
+            a0=np.diag(M0).copy(), b0=T.T @ (A0 @ centre - p_u * mean), c0=np.array(q0_c),
+            n_eff=np.array(float(n) + n_scaled), sigma_prior=self.prior.sigma_coefficients(),
+            eff_centre=centre[effect_idx], eff_rows=T[effect_idx],
+            # bookkeeping (not model data): θ = centre + transform · z
+            centre=np.concatenate([centre, [0.5 * math.log(s2)]]),
+            transform=_block_diag(T, np.array([[ls_scale]])),
+        )
         return arrays, n
 
     def _prepare_responder(self, data: TrialData):
@@ -826,11 +888,7 @@ class NutsAnalysis:
                 effect_all = effect
                 effect = effect[..., int(data.endpoint_visit) - 1]
             C, D = effect.shape[:2]
-            diag_params = [effect.reshape(C, D, -1)]
-            for name, value in draws.items():
-                if name != "effect":
-                    diag_params.append(value.reshape(C, D, -1))
-            summary = convergence_summary(np.concatenate(diag_params, axis=2))
+            summary = convergence_summary(self._monitored(draws, arrays, effect))
             rhat_max, ess_bulk_min, ess_tail_min = worst(summary)
             divergences = int(stats["diverging"].sum())
             ok = self.thresholds.ok(rhat_max, ess_bulk_min, ess_tail_min, divergences)
@@ -870,21 +928,43 @@ class NutsAnalysis:
             return FitResult({nm: failed_record(nm, exc, n_analysed) for nm in names},
                              seconds=time.perf_counter() - start, failed=True)
 
+    def _monitored(self, draws: dict[str, np.ndarray], arrays: dict[str, np.ndarray], effect: np.ndarray):
+        """(chains, draws, P) array of the monitored quantities: the reported effects and the scale parameters.
+
+        Why not every sampled coordinate: with 2 chains the maximum of ~20 rank-normalised R-hats of a perfectly
+        mixed fit exceeds 1.01 in ≈ 5 % of fits (measured on the random-intercept model), which would flag sound
+        fits; the effects and scales are what the decisions and the model's geometry depend on.
+        """
+        C, D = effect.shape[:2]
+        parts = [effect.reshape(C, D, -1)]
+        z = draws.get("z")
+        if z is not None:
+            idx = [j for j, nm in enumerate(self.structure.theta_names)
+                   if nm.startswith(("log_", "atanh_")) or nm == "control_logit"]
+            if idx:
+                rows = arrays["transform"][idx]
+                parts.append(arrays["centre"][idx][None, None, :] + np.einsum("ij,cdj->cdi", rows, z))
+        if "chol_stds" in draws:
+            parts.append(draws["chol_stds"].reshape(C, D, -1))
+        return np.concatenate(parts, axis=2)
+
     def _sample(self, arrays: dict[str, np.ndarray], seed):
         import pyarrow
 
         _, _, nutpie = _backend()
-        for name, value in arrays.items():  # static shapes: a wrong shape must never reach numba
-            expected = self._compiled.shared_data[name].shape
-            if np.shape(value) != expected:
-                raise AnalysisError(f"data {name!r} has shape {np.shape(value)}, compiled {expected}")
-        compiled = self._compiled.with_data(**arrays)
+        shared = self._compiled.shared_data
+        model_arrays = {}
+        for name in shared:  # static shapes: a wrong shape must never reach numba
+            value = arrays[name]
+            if np.shape(value) != shared[name].shape:
+                raise AnalysisError(f"data {name!r} has shape {np.shape(value)}, compiled {shared[name].shape}")
+            model_arrays[name] = value
+        compiled = self._compiled.with_data(**model_arrays)
         kwargs: dict[str, Any] = {}
         if self.target_accept != 0.8:
             kwargs["target_accept"] = self.target_accept
-        with _single_thread():
-            raw = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=1,
-                                seed=seed_to_int(seed), progress_bar=False, return_raw_trace=True, **kwargs)
+        raw = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=1,
+                            seed=seed_to_int(seed), progress_bar=False, return_raw_trace=True, **kwargs)
         draw_batches, stat_batches = raw.get_arrow_trace()
         per_chain_draws: dict[str, list[np.ndarray]] = {}
         per_chain_stats: dict[str, list[np.ndarray]] = {}
@@ -941,21 +1021,3 @@ class NutsAnalysis:
 def _is_list_type(pyarrow, typ) -> bool:
     t = pyarrow.types
     return bool(t.is_list(typ) or t.is_large_list(typ) or t.is_fixed_size_list(typ))
-
-
-class _single_thread:
-    """Limit BLAS/OpenMP pools to one thread while sampling (threadpoolctl if installed, else no-op)."""
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover
-            self._ctx = None
-            return self
-        self._ctx = threadpool_limits(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False

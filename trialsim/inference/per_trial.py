@@ -48,7 +48,7 @@ def nuts_analysis(plan: AnalysisPlan, n_arms: int, n_visits: int, n_max: int, re
         if plan.model == "ancova":
             # The conjugate model's own prior (normal–inverse-gamma, flat nuisance), so both engines agree.
             options.update(
-                effect_prior=None if sd is None else (mean, sd),
+                effect_prior=(mean, sd),  # (mean, None) = flat, exactly as the conjugate engine
                 prior_scaled_by_sigma=sd is not None,
                 sigma_ref=plan.priors.effect.sd_reference,
                 nuisance_sd=None,
