@@ -14,8 +14,8 @@ build a PyMC model from the trial's data and call ``pm.sample`` (PyMC's NUTS, ch
 one core, ``cores=1``) for every trial — which recompiles the model each time. Both use the same draws, tune and
 chains. Compile time of the compiled path is reported separately and excluded from its fits/s (it is paid once
 per worker process and design point). The compiled path is timed ``--repeats`` times over the same data sets and
-the best repeat is reported (the machine is shared; timings of one repeat vary by ±30 %); the naive loop once. Targets (issue 4): ANCOVA ≥ 20 fits/s, longitudinal ≥ 2 fits/s, and ≥ 10×
-the naive loop.
+the best repeat is reported (the machine is shared; timings of one repeat vary by ±30 %); the naive loop once.
+Targets (issue 4): ANCOVA ≥ 20 fits/s, longitudinal ≥ 2 fits/s, and ≥ 10× the naive loop.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ import numpy as np  # noqa: E402
 from trialsim.inference.data import TrialData  # noqa: E402
 
 
-def synthetic_trial(seed: int, n_per_arm: int = 100, effect: float = 5.0, visit_weeks=(0, 2, 4, 6, 8, 12),
-                    dropout_rate: float = 0.15) -> TrialData:
+def synthetic_trial(
+    seed: int, n_per_arm: int = 100, effect: float = 5.0, visit_weeks=(0, 2, 4, 6, 8, 12), dropout_rate: float = 0.15
+) -> TrialData:
     rng = np.random.default_rng(seed)
     weeks = np.asarray(visit_weeks, dtype=float)
     frac = weeks / weeks[-1]
@@ -46,18 +47,29 @@ def synthetic_trial(seed: int, n_per_arm: int = 100, effect: float = 5.0, visit_
     n = arm.size
     baseline = rng.normal(98.0, 20.0, n)
     u = rng.normal(0.0, 10.0, n)[:, None]
-    change = (-(4.0 + effect * arm[:, None]) * frac[None, :] - 0.2 * (baseline[:, None] - 98.0) * frac[None, :]
-              + (u + rng.normal(0.0, 8.0, (n, weeks.size))) * (frac[None, :] > 0))
+    change = (
+        -(4.0 + effect * arm[:, None]) * frac[None, :]
+        - 0.2 * (baseline[:, None] - 98.0) * frac[None, :]
+        + (u + rng.normal(0.0, 8.0, (n, weeks.size))) * (frac[None, :] > 0)
+    )
     panss = baseline[:, None] + change
     panss[:, 0] = baseline
     drop = rng.random(n) < dropout_rate
     last = np.where(drop, rng.integers(0, weeks.size - 1, n), weeks.size - 1)
     panss = np.where(np.arange(weeks.size)[None, :] <= last[:, None], panss, np.nan)
     return TrialData(
-        arm_names=("control", "active"), control=0, visit_weeks=weeks, endpoint_visit=weeks.size - 1,
-        site=np.zeros(n, dtype=int), arm=arm, randomised_week=np.zeros(n), baseline=baseline, panss=panss,
+        arm_names=("control", "active"),
+        control=0,
+        visit_weeks=weeks,
+        endpoint_visit=weeks.size - 1,
+        site=np.zeros(n, dtype=int),
+        arm=arm,
+        randomised_week=np.zeros(n),
+        baseline=baseline,
+        panss=panss,
         visit_time=np.where(np.isfinite(panss), weeks[None, :], np.nan),
-        dropout_week=np.where(drop, weeks[last] + 0.5, np.inf), dropout_reason=np.where(drop, "withdrawal", ""),
+        dropout_week=np.where(drop, weeks[last] + 0.5, np.inf),
+        dropout_reason=np.where(drop, "withdrawal", ""),
     )
 
 
@@ -79,8 +91,15 @@ def naive_fit(kind: str, data: TrialData, seed: int, draws: int, tune: int, chai
             slope = pm.Normal("slope", 0.0, 1000.0)
             sigma = pm.HalfNormal("sigma", 50.0)
             pm.Normal("y", intercept - effect * arm + slope * base, sigma, observed=y)
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
-                              progressbar=False, compute_convergence_checks=False)
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=1,
+                random_seed=seed,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
     else:
         change = data.panss[:, 1:] - data.baseline[:, None]
         pat, vis = np.nonzero(np.isfinite(change))
@@ -97,8 +116,15 @@ def naive_fit(kind: str, data: TrialData, seed: int, draws: int, tune: int, chai
             z = pm.Normal("z", 0.0, 1.0, shape=data.n)
             mu = means[vis] - effects[vis] * arm[pat] + slopes[vis] * base[pat] + tau * z[pat]
             pm.Normal("y", mu, sigma, observed=change[pat, vis])
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
-                              progressbar=False, compute_convergence_checks=False)
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=1,
+                random_seed=seed,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
         return float(idata.posterior["effects"][..., data.endpoint_visit - 1].mean())
     return float(idata.posterior["effect"].mean())
 
@@ -115,8 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--models", default="ancova,longitudinal")
-    ap.add_argument("--no-floor", dest="floor", action="store_false",
-                    help="skip timing nutpie on a trivial model (the floor of any fit)")
+    ap.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip timing nutpie on a trivial model (the floor of any fit)",
+    )
     args = ap.parse_args(argv)
 
     from trialsim.inference.nuts import NutsAnalysis, configure_backend
@@ -134,8 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "ancova":
             analysis = NutsAnalysis("ancova", draws=args.draws, tune=args.tune, chains=args.chains)
         else:
-            analysis = NutsAnalysis("longitudinal", n_visits=6, residual="random_intercept", draws=args.draws,
-                                    tune=args.tune, chains=args.chains)
+            analysis = NutsAnalysis(
+                "longitudinal",
+                n_visits=6,
+                residual="random_intercept",
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+            )
         compile_s = time.perf_counter() - t0
         analysis.fit(datasets[0], seed=0)  # warm-up (first-call numba/arrow set-up)
         best_wall, best_cpu = float("inf"), float("inf")
@@ -158,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, data in enumerate(datasets[: args.naive_fits]):
                 naive_est.append(naive_fit(kind, data, i, args.draws, args.tune, args.chains))
             naive_rate = args.naive_fits / (time.perf_counter() - t0)
-        agree = (max(abs(a - b) for a, b in zip(estimates, naive_est)) if naive_est else float("nan"))
+        agree = max(abs(a - b) for a, b in zip(estimates, naive_est)) if naive_est else float("nan")
         rows.append((kind, compile_s, compiled_rate, args.fits / cpu, ok, args.fits, naive_rate, agree))
 
     floor = None
@@ -173,27 +209,42 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(max(args.repeats, 1)):
             t0 = time.perf_counter()
             for i in range(args.fits):
-                nutpie.sample(compiled, draws=args.draws, tune=args.tune, chains=args.chains, cores=1, seed=i,
-                              progress_bar=False, return_raw_trace=True)
+                nutpie.sample(
+                    compiled,
+                    draws=args.draws,
+                    tune=args.tune,
+                    chains=args.chains,
+                    cores=1,
+                    seed=i,
+                    progress_bar=False,
+                    return_raw_trace=True,
+                )
             best = min(best, time.perf_counter() - t0)
         floor = args.fits / best
 
-    print(f"\nNUTS fits/s on {os.cpu_count()} cores, one core per fit; draws={args.draws} tune={args.tune} "
-          f"chains={args.chains}, 200 patients\n")
-    header = (f"{'model':<14}{'compile s':>10}{'compiled fits/s':>17}{'(CPU fits/s)':>14}{'diag ok':>9}"
-              f"{'naive fits/s':>14}{'speed-up':>10}{'max |Δ mean|':>14}")
+    print(
+        f"\nNUTS fits/s on {os.cpu_count()} cores, one core per fit; draws={args.draws} tune={args.tune} "
+        f"chains={args.chains}, 200 patients\n"
+    )
+    header = (
+        f"{'model':<14}{'compile s':>10}{'compiled fits/s':>17}{'(CPU fits/s)':>14}{'diag ok':>9}"
+        f"{'naive fits/s':>14}{'speed-up':>10}{'max |Δ mean|':>14}"
+    )
     print(header)
     print("-" * len(header))
     for kind, compile_s, rate, cpu_rate, ok, n, naive_rate, agree in rows:
         speed = f"{rate / naive_rate:>9.0f}x" if np.isfinite(naive_rate) else f"{'-':>10}"
         naive = f"{naive_rate:>14.3f}" if np.isfinite(naive_rate) else f"{'-':>14}"
-        print(f"{kind:<14}{compile_s:>10.1f}{rate:>17.2f}{cpu_rate:>14.2f}{f'{ok}/{n}':>9}{naive}{speed}"
-              f"{agree:>14.3f}")
+        print(f"{kind:<14}{compile_s:>10.1f}{rate:>17.2f}{cpu_rate:>14.2f}{f'{ok}/{n}':>9}{naive}{speed}{agree:>14.3f}")
     if floor is not None:
-        print(f"{'(nutpie floor)':<14}{'':>10}{floor:>17.2f}   <- 4-d standard normal, same settings: nutpie's own "
-              "per-iteration cost")
-    print("\nmax |Δ mean|: largest difference of posterior mean effects (PANSS points) between the two paths on the "
-          "same data sets (Monte Carlo error of each ≈ 0.03).")
+        print(
+            f"{'(nutpie floor)':<14}{'':>10}{floor:>17.2f}   <- 4-d standard normal, same settings: nutpie's own "
+            "per-iteration cost"
+        )
+    print(
+        "\nmax |Δ mean|: largest difference of posterior mean effects (PANSS points) between the two paths on the "
+        "same data sets (Monte Carlo error of each ≈ 0.03)."
+    )
     return 0
 
 

@@ -47,8 +47,22 @@ def time_in_process(path: Path, trials: int, workers: int, repeats: int) -> floa
 
 
 def time_cli(path: Path, trials: int, workers: int, out: Path) -> float:
-    command = [sys.executable, "-m", "trialsim", "run", str(path), "--trials", str(trials), "--seed", "1",
-               "--workers", str(workers), "--out", str(out), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "trialsim",
+        "run",
+        str(path),
+        "--trials",
+        str(trials),
+        "--seed",
+        "1",
+        "--workers",
+        str(workers),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - start

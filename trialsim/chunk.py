@@ -11,17 +11,20 @@ import numpy as np
 import pandas as pd
 
 from trialsim.engine.trial import World, simulate_trials
+from trialsim.exceptions import AnalysisError
 from trialsim.inference.conjugate import ComparisonPosterior, analyse_ancova
 from trialsim.inference.data import TrialBatch
-from trialsim.exceptions import AnalysisError
 from trialsim.inference.per_trial import analyse_per_trial
 from trialsim.inference.responder import analyse_responders
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
 #: Primary-endpoint measure → column of ``TrialBatch.true_effect`` and the score analysed.
-MEASURES = {"panss_total_change": (0, "total"), "panss_positive_change": (1, "positive"),
-            "panss_negative_change": (2, "negative")}
+MEASURES = {
+    "panss_total_change": (0, "total"),
+    "panss_positive_change": (1, "positive"),
+    "panss_negative_change": (2, "negative"),
+}
 #: Analysis streams are children of the trial's seed with this second spawn-key element.
 ANALYSIS_STREAM = 1
 
@@ -62,7 +65,9 @@ def analyse(batch: TrialBatch, job: Job, first_trial: int) -> tuple[ComparisonPo
     scenario, plan = job.scenario, job.plan
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
     measure = scenario.primary_endpoint.measure
-    seeds = [np.random.SeedSequence(job.seed, spawn_key=(first_trial + k, ANALYSIS_STREAM)) for k in range(batch.trials)]
+    seeds = [
+        np.random.SeedSequence(job.seed, spawn_key=(first_trial + k, ANALYSIS_STREAM)) for k in range(batch.trials)
+    ]
     if measure == "responder":
         rates = np.asarray(job.responder_truth)
         if plan.engine == "conjugate":
@@ -81,8 +86,14 @@ def analyse(batch: TrialBatch, job: Job, first_trial: int) -> tuple[ComparisonPo
     if measure not in ("panss_total_change", "responder"):
         raise AnalysisError(f"the {plan.engine} engine analyses PANSS total (or responders), not {measure}")
     result = analyse_per_trial(
-        batch, plan, seeds, n_max=job.n_max, responder_threshold=scenario.primary_endpoint.responder_threshold,
-        effect_prior=effect_prior_points(plan), first_trial=first_trial, keep_idata=job.keep_idata,
+        batch,
+        plan,
+        seeds,
+        n_max=job.n_max,
+        responder_threshold=scenario.primary_endpoint.responder_threshold,
+        effect_prior=effect_prior_points(plan),
+        first_trial=first_trial,
+        keep_idata=job.keep_idata,
         idata_dir=job.idata_dir,
     )
     return result.posterior, truth, result.columns
@@ -99,8 +110,9 @@ def effect_prior_points(plan: AnalysisPlan) -> tuple[float, float | None]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported once when the plan is checked
-        prior = design_prior(load_library().get(effect.from_library.intervention), "panss_total",
-                             effect.from_library.versus)
+        prior = design_prior(
+            load_library().get(effect.from_library.intervention), "panss_total", effect.from_library.versus
+        )
     return prior.mean_smd * effect.sd_reference, prior.sd_smd * effect.sd_reference
 
 

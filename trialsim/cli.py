@@ -17,7 +17,8 @@ from rich.table import Table
 
 from trialsim.exceptions import ScenarioError
 from trialsim.results import SimulationResults
-from trialsim.spec.loading import load_design, load_plan, load_scenario, plan_path_for, read_yaml, resolve_input
+from trialsim.spec import AnalysisPlan, Scenario
+from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
 
 app = typer.Typer(
     add_completion=False,
@@ -30,12 +31,21 @@ out = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 
 
-def with_file(check, file: str):
-    """Run ``check``; problems it raises without a file name get ``file``."""
+def load_checked(scenario: str, plan: str | AnalysisPlan | None = None) -> tuple[Scenario, AnalysisPlan]:
+    """Load a scenario and its plan (or ``plan``) and run the checks that need both and the evidence library;
+    problems without a file name get the scenario's."""
+    from trialsim.runner import check_design
+
+    if isinstance(plan, AnalysisPlan):
+        scenario_obj, plan_obj = load_scenario(scenario), plan
+    else:
+        scenario_obj, plan_obj = load_design(scenario, plan)
     try:
-        return check()
+        check_design(scenario_obj, plan_obj)
     except ScenarioError as error:
+        file = str(resolve_input(scenario, "scenarios"))
         raise ScenarioError([p if p.file else replace(p, file=file) for p in error.problems]) from None
+    return scenario_obj, plan_obj
 
 
 def fail(error: ScenarioError) -> typer.Exit:
@@ -52,21 +62,28 @@ def run(
     seed: Annotated[
         Optional[int], typer.Option(min=0, help="master seed (default: fresh entropy, recorded in the output)")
     ] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="directory for summary.json and trials.parquet")] = Path(
         "trialsim-out"
     ),
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     keep_idata: Annotated[
-        int, typer.Option("--keep-idata", min=0, max=10_000, help="NUTS plans: save the InferenceData of the first K trials to OUT/idata/")
+        int,
+        typer.Option(
+            "--keep-idata",
+            min=0,
+            max=10_000,
+            help="NUTS plans: save the InferenceData of the first K trials to OUT/idata/",
+        ),
     ] = 0,
 ) -> None:
     """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
-    from trialsim.runner import check_design, simulate
+    from trialsim.runner import simulate
 
     try:
-        scenario_obj, plan_obj = load_design(scenario, plan)
-        with_file(lambda: check_design(scenario_obj, plan_obj), str(resolve_input(scenario, "scenarios")))
+        scenario_obj, plan_obj = load_checked(scenario, plan)
         if out_dir.exists() and not out_dir.is_dir():
             raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
     except ScenarioError as error:
@@ -121,8 +138,13 @@ def print_results(results: SimulationResults) -> None:
         table.add_column(column, justify="left" if column == "comparison" else "right")
     for point in summary["design_points"]:
         for c in point["comparisons"]:
-            row = [str(point["sample_size"]), f"{c['arm']} vs {c['control']}", f"{c['true_effect']:.2f}",
-                   f"{c['power']:.3f}", f"{c['power_mcse']:.3f}"]
+            row = [
+                str(point["sample_size"]),
+                f"{c['arm']} vs {c['control']}",
+                f"{c['true_effect']:.2f}",
+                f"{c['power']:.3f}",
+                f"{c['power_mcse']:.3f}",
+            ]
             if assurance:
                 row.append(f"{c['assurance']:.3f}")
             row += [
@@ -182,7 +204,9 @@ def compare(
     scenarios: Annotated[list[str], typer.Argument(help="scenario files or bundled names, printed side by side")],
     trials: Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point")] = 1000,
     seed: Annotated[Optional[int], typer.Option(min=0, help="master seed (shared by all scenarios)")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")
+    ] = None,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="if given, each scenario's results go to OUT/<scenario name>/")
     ] = None,
@@ -192,14 +216,12 @@ def compare(
 
     Each scenario uses its own analysis plan; the largest sample size of each is compared.
     """
-    from trialsim.runner import check_design, master_seed, simulate
+    from trialsim.runner import master_seed, simulate
 
     designs = []
     try:
         for name in scenarios:
-            scenario_obj, plan_obj = load_design(name)
-            with_file(lambda: check_design(scenario_obj, plan_obj), str(resolve_input(name, "scenarios")))
-            designs.append((scenario_obj, plan_obj))
+            designs.append(load_checked(name))
     except ScenarioError as error:
         raise fail(error) from None
     seed = master_seed(seed)
@@ -207,8 +229,14 @@ def compare(
     for scenario_obj, plan_obj in designs:
         with _progress(quiet) as bar:
             task = bar.add_task(f"simulating {scenario_obj.name}", total=trials * len(scenario_obj.sample_sizes))
-            result = simulate(scenario_obj, plan_obj, trials, seed, workers=workers,
-                              progress=lambda done, task=task, bar=bar: bar.advance(task, done))
+            result = simulate(
+                scenario_obj,
+                plan_obj,
+                trials,
+                seed,
+                workers=workers,
+                progress=lambda done, task=task, bar=bar: bar.advance(task, done),
+            )
         if out_dir is not None:
             result.save(out_dir / scenario_obj.name)
         results.append(result)
@@ -231,8 +259,11 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
         put("N randomised", i, f"{point['expected_n']:.0f}")
         put("completers", i, f"{point['expected_completers']:.1f}")
         put("dropout", i, f"{point['dropout_fraction']:.1%}")
-        put("duration wk (median / p90)", i,
-            f"{point['duration_weeks']['median']:.1f} / {point['duration_weeks']['p90']:.1f}")
+        put(
+            "duration wk (median / p90)",
+            i,
+            f"{point['duration_weeks']['median']:.1f} / {point['duration_weeks']['p90']:.1f}",
+        )
         for c in point["comparisons"]:
             label = f"{c['arm']} vs {c['control']}"
             put(f"{label}: true effect", i, f"{c['true_effect']:.2f}")
@@ -242,8 +273,9 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
             put(f"{label}: bias / RMSE", i, f"{c['bias']:+.2f} / {c['rmse']:.2f}")
         for arm, events in point.get("adverse_events", {}).items():
             if events:
-                name, value = max(((k, v) for k, v in events.items() if k != "any_teae"), key=lambda kv: kv[1],
-                                  default=("", 0.0))
+                name, value = max(
+                    ((k, v) for k, v in events.items() if k != "any_teae"), key=lambda kv: kv[1], default=("", 0.0)
+                )
                 if name:
                     put(f"{arm}: most frequent AE", i, f"{name} {value:.1%}")
         for name, use in point.get("resources", {}).items():
@@ -260,8 +292,12 @@ def stress(
     plans: Annotated[list[str], typer.Option("--plans", help="analysis-plan files or bundled names (repeat)")],
     trials: Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per cell")] = 1000,
     seed: Annotated[Optional[int], typer.Option(min=0, help="master seed (shared by all cells)")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="if given, each cell's results go to OUT/<scenario>__<plan>/")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="if given, each cell's results go to OUT/<scenario>__<plan>/")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
     """Cross scenarios with analysis plans: type I error (null scenarios) or power, bias, RMSE, coverage, MCSE and
@@ -270,16 +306,14 @@ def stress(
     Use it to ask whether an analysis plan keeps its type I error and stays unbiased when dropout depends on
     outcomes: cross a scenario and its null twin (with MCAR, MAR or MNAR dropout) with several plans.
     """
-    from trialsim.runner import check_design, master_seed, simulate
+    from trialsim.runner import master_seed, simulate
 
     cells = []
     try:
         plan_objs = [load_plan(name) for name in plans]
         for name in scenarios:
-            scenario_obj = load_scenario(name)
             for plan_obj in plan_objs:
-                with_file(lambda: check_design(scenario_obj.model_copy(update={"sample_size": scenario_obj.sample_sizes[-1]}), plan_obj),
-                          str(resolve_input(name, "scenarios")))
+                scenario_obj, _ = load_checked(name, plan_obj)
                 cells.append((scenario_obj.model_copy(update={"sample_size": scenario_obj.sample_sizes[-1]}), plan_obj))
     except ScenarioError as error:
         raise fail(error) from None
@@ -288,8 +322,9 @@ def stress(
     with _progress(quiet) as bar:
         task = bar.add_task("stress test", total=trials * len(cells))
         for scenario_obj, plan_obj in cells:
-            result = simulate(scenario_obj, plan_obj, trials, seed, workers=workers,
-                              progress=lambda done: bar.advance(task, done))
+            result = simulate(
+                scenario_obj, plan_obj, trials, seed, workers=workers, progress=lambda done: bar.advance(task, done)
+            )
             if out_dir is not None:
                 result.save(out_dir / f"{scenario_obj.name}__{plan_obj.name}")
             results.append(result)
@@ -299,8 +334,20 @@ def stress(
 def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Table:
     """One row per scenario × plan × comparison."""
     table = Table(title=f"stress test · {trials} trials per cell · seed {seed}", title_justify="left")
-    for column in ("scenario", "plan", "comparison", "N", "true", "P(success)", "MCSE", "bias", "bias MCSE", "RMSE",
-                   "coverage", "failed diag."):
+    for column in (
+        "scenario",
+        "plan",
+        "comparison",
+        "N",
+        "true",
+        "P(success)",
+        "MCSE",
+        "bias",
+        "bias MCSE",
+        "RMSE",
+        "coverage",
+        "failed diag.",
+    ):
         table.add_column(column, justify="left" if column in ("scenario", "plan", "comparison") else "right")
     for result in results:
         summary = result.summary
@@ -336,11 +383,7 @@ def validate(
         try:
             kind = "scenario" if "arms" in read_yaml(resolve_input(name, "scenarios")) else "plan"
             if kind == "scenario":
-                from trialsim.runner import check_design
-
-                scenario = load_scenario(name)
-                plan = load_plan(plan_path_for(scenario, name))
-                with_file(lambda: check_design(scenario, plan), str(resolve_input(name, "scenarios")))
+                load_checked(name)
             else:
                 load_plan(name)
             out.print(f"[green]ok[/] {name} ({kind})")

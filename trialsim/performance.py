@@ -134,7 +134,9 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
         failed = ~point[diagnostics].all(axis=1)
         summary["failed_diagnostics"] = float(failed.mean())
         summary["failed_diagnostics_count"] = int(failed.sum())
-        summary["fits_failed"] = int(point[[c.replace("diagnostics_ok", "fit_failed") for c in diagnostics]].any(axis=1).sum())
+        summary["fits_failed"] = int(
+            point[[c.replace("diagnostics_ok", "fit_failed") for c in diagnostics]].any(axis=1).sum()
+        )
     resources = {}
     for column in point.columns:
         if column.endswith(".sessions"):
@@ -146,7 +148,9 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
             }
     if resources:
         summary["resources"] = resources
-    monitoring = {arm: float(point[f"{arm}.monitoring_visits"].mean()) for arm in arms if f"{arm}.monitoring_visits" in point}
+    monitoring = {
+        arm: float(point[f"{arm}.monitoring_visits"].mean()) for arm in arms if f"{arm}.monitoring_visits" in point
+    }
     if monitoring:
         summary["monitoring_visits"] = monitoring
     return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -72,8 +72,8 @@ class SimulationResults:
         endpoint = scenario.primary_endpoint
         if plan.model == "responder":
             note = (
-                f"beta-binomial comparison of responders (>= {endpoint.responder_threshold:.0%} reduction of PANSS - 30) "
-                "at the primary endpoint on observed completers only; effects are risk differences"
+                f"beta-binomial comparison of responders (>= {endpoint.responder_threshold:.0%} reduction of "
+                "PANSS - 30) at the primary endpoint on observed completers only; effects are risk differences"
             )
         else:
             note = describe_analysis(plan, endpoint.measure)
@@ -83,8 +83,11 @@ class SimulationResults:
                 "control": arm.control,
                 "intervention": spec.intervention,
                 "versus": spec.versus,
-                "effect_points": {"total": arm.effect_total, "positive": arm.effect_positive,
-                                  "negative": arm.effect_negative},
+                "effect_points": {
+                    "total": arm.effect_total,
+                    "positive": arm.effect_positive,
+                    "negative": arm.effect_negative,
+                },
                 "design_prior_points": None if arm.prior_mean is None else {"mean": arm.prior_mean, "sd": arm.prior_sd},
                 "adverse_event_incidence": arm.adverse_events,
                 "ae_discontinuation": arm.ae_discontinuation,
@@ -111,7 +114,7 @@ class SimulationResults:
             "arms": arms,
             "design_points": check_performance(trials, control),
             "provenance": {
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "versions": package_versions(),
                 "scenario_hash": content_hash(scenario),
                 "plan_hash": content_hash(plan),

@@ -9,15 +9,15 @@ same seed at every design point (common random numbers), which smooths power cur
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 import pandas as pd
 
-from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk, trial_seed
+from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk
 from trialsim.engine.trial import World
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.results import SimulationResults
@@ -48,6 +48,15 @@ def plan_chunks(sample_sizes: list[int], trials: int, chunk_size: int, assurance
     return chunks
 
 
+def start_method(plan: AnalysisPlan) -> str:
+    """``fork`` for the numpy-only engines (cheapest start); ``forkserver`` for NUTS, so workers never inherit a
+    parent's PyMC/pytensor state (compiled models, threads) and each compiles its own model once."""
+    methods = get_all_start_methods()
+    if plan.engine == "nuts" and "forkserver" in methods:
+        return "forkserver"
+    return "fork" if "fork" in methods else "spawn"
+
+
 def _worker_init() -> None:
     # One thread per worker process: the parallelism is across trials.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -64,8 +73,7 @@ def _run_chunks(
                 progress(chunk.stop - chunk.start)
             yield frame
         return
-    method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context(start_method(job.plan)), initializer=_worker_init) as pool:
         futures = {pool.submit(simulate_chunk, job, chunk): chunk for chunk in chunks}
         for future in as_completed(futures):
             chunk = futures[future]
@@ -84,22 +92,38 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
     responder = scenario.primary_endpoint.measure == "responder"
     if responder != (plan.model == "responder"):
         problems.append(
-            Problem("", "model", f"plan '{plan.name}' ({plan.model}) cannot analyse a "
-                    f"{scenario.primary_endpoint.measure} endpoint; use "
-                    f"{'a responder' if responder else 'an ancova'} plan", plan.model, True)
+            Problem(
+                "",
+                "model",
+                f"plan '{plan.name}' ({plan.model}) cannot analyse a "
+                f"{scenario.primary_endpoint.measure} endpoint; use "
+                f"{'a responder' if responder else 'an ancova'} plan",
+                plan.model,
+                True,
+            )
         )
     if plan.priors.effect.from_library is not None:
         try:
             effect_prior_points(plan)
         except ScenarioError as error:
-            problems += [replace(p, file=f"analysis plan '{plan.name}'", field="priors.effect.from_library."
-                                 + (p.field or "intervention")) for p in error.problems]
+            problems += [
+                replace(
+                    p,
+                    file=f"analysis plan '{plan.name}'",
+                    field="priors.effect.from_library." + (p.field or "intervention"),
+                )
+                for p in error.problems
+            ]
     if scenario.assurance:
         for i, (arm, resolved) in enumerate(zip(scenario.arms, world.arms)):
             if not arm.control and resolved.prior_mean is None:
                 problems.append(
-                    Problem("", f"arms[{i}].design_prior", "assurance needs a design prior: give design_prior "
-                            "{mean_smd, sd_smd} or an intervention from the evidence library")
+                    Problem(
+                        "",
+                        f"arms[{i}].design_prior",
+                        "assurance needs a design prior: give design_prior "
+                        "{mean_smd, sd_smd} or an intervention from the evidence library",
+                    )
                 )
     if problems:
         raise ScenarioError(problems)
@@ -116,8 +140,9 @@ def make_job(
         effects = np.array([arm.effect_total for arm in world.arms])
         dependent = np.array([arm.clozapine_dependent for arm in scenario.arms])
         truth = tuple(responder_rates(scenario, effects, dependent, seed).tolist())
-    return Job(scenario, plan, seed, truth, n_max=max(scenario.sample_sizes), keep_idata=keep_idata,
-               idata_dir=idata_dir)
+    return Job(
+        scenario, plan, seed, truth, n_max=max(scenario.sample_sizes), keep_idata=keep_idata, idata_dir=idata_dir
+    )
 
 
 def default_workers() -> int:
@@ -177,7 +202,14 @@ def simulate(
 ) -> SimulationResults:
     """Simulate, analyse and summarise: the main entry point (see :func:`run_trials` for the arguments)."""
     table, used_seed = run_trials(
-        scenario, plan, trials, seed, workers=workers, chunk_size=chunk_size, progress=progress,
-        keep_idata=keep_idata, idata_dir=idata_dir,
+        scenario,
+        plan,
+        trials,
+        seed,
+        workers=workers,
+        chunk_size=chunk_size,
+        progress=progress,
+        keep_idata=keep_idata,
+        idata_dir=idata_dir,
     )
     return SimulationResults.build(scenario, plan, table, used_seed, trials)

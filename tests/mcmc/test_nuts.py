@@ -28,9 +28,16 @@ from trialsim.inference.diagnostics import RECORD_KEYS, convergence_summary
 # --------------------------------------------------------------------------------------------------
 
 
-def synthetic_trial(seed: int, n_per_arm: int = 100, effect: float = 5.0, n_arms: int = 2,
-                    visit_weeks=(0, 2, 4, 6, 8, 12), sd_intercept: float = 10.0, sd_resid: float = 8.0,
-                    dropout_rate: float = 0.15) -> TrialData:
+def synthetic_trial(
+    seed: int,
+    n_per_arm: int = 100,
+    effect: float = 5.0,
+    n_arms: int = 2,
+    visit_weeks=(0, 2, 4, 6, 8, 12),
+    sd_intercept: float = 10.0,
+    sd_resid: float = 8.0,
+    dropout_rate: float = 0.15,
+) -> TrialData:
     """Two-(or more-)arm trial: baseline ~ N(98, 20); change at week w = −(4 + δ·arm)·w/W − 0.2·(baseline − 98)·w/W
     + patient intercept + residual; a fraction of patients drops out after a random post-baseline visit."""
     rng = np.random.default_rng(seed)
@@ -41,8 +48,11 @@ def synthetic_trial(seed: int, n_per_arm: int = 100, effect: float = 5.0, n_arms
     baseline = rng.normal(98.0, 20.0, n)
     delta = np.where(arm == 0, 0.0, effect * arm / max(n_arms - 1, 1))
     u = rng.normal(0.0, sd_intercept, n)[:, None]
-    change = (-(4.0 + delta[:, None]) * frac[None, :] - 0.2 * (baseline[:, None] - 98.0) * frac[None, :]
-              + (u + rng.normal(0.0, sd_resid, (n, weeks.size))) * (frac[None, :] > 0))
+    change = (
+        -(4.0 + delta[:, None]) * frac[None, :]
+        - 0.2 * (baseline[:, None] - 98.0) * frac[None, :]
+        + (u + rng.normal(0.0, sd_resid, (n, weeks.size))) * (frac[None, :] > 0)
+    )
     panss = baseline[:, None] + change
     panss[:, 0] = baseline
     drop = rng.random(n) < dropout_rate
@@ -50,8 +60,15 @@ def synthetic_trial(seed: int, n_per_arm: int = 100, effect: float = 5.0, n_arms
     panss = np.where(np.arange(weeks.size)[None, :] <= last[:, None], panss, np.nan)
     names = ("control",) + tuple(f"active{k}" for k in range(1, n_arms))
     return TrialData(
-        arm_names=names, control=0, visit_weeks=weeks, endpoint_visit=weeks.size - 1,
-        site=np.zeros(n, dtype=int), arm=arm, randomised_week=np.zeros(n), baseline=baseline, panss=panss,
+        arm_names=names,
+        control=0,
+        visit_weeks=weeks,
+        endpoint_visit=weeks.size - 1,
+        site=np.zeros(n, dtype=int),
+        arm=arm,
+        randomised_week=np.zeros(n),
+        baseline=baseline,
+        panss=panss,
         visit_time=np.where(np.isfinite(panss), weeks[None, :], np.nan),
         dropout_week=np.where(drop, weeks[last] + 0.5, np.inf),
         dropout_reason=np.where(drop, "withdrawal", ""),
@@ -109,10 +126,12 @@ def test_convergence_summary_matches_arviz():
 
 
 def test_importing_inference_modules_does_not_import_pymc():
-    code = ("import sys, trialsim.inference.nuts, trialsim.inference.frequentist, "
-            "trialsim.inference.diagnostics; "
-            "bad = [m for m in ('pymc', 'nutpie', 'pytensor', 'statsmodels') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, trialsim.inference.nuts, trialsim.inference.frequentist, "
+        "trialsim.inference.diagnostics; "
+        "bad = [m for m in ('pymc', 'nutpie', 'pytensor', 'statsmodels') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -126,8 +145,17 @@ def test_importing_inference_modules_does_not_import_pymc():
 def ancova_flat():
     from trialsim.inference.nuts import NutsAnalysis
 
-    return NutsAnalysis("ancova", sigma_prior="jeffreys", nuisance_sd=None, vague_sd=1e4,
-                        margin=0.0, margin2=3.0, draws=1000, tune=500, chains=2)
+    return NutsAnalysis(
+        "ancova",
+        sigma_prior="jeffreys",
+        nuisance_sd=None,
+        vague_sd=1e4,
+        margin=0.0,
+        margin2=3.0,
+        draws=1000,
+        tune=500,
+        chains=2,
+    )
 
 
 @pytest.mark.mcmc
@@ -157,8 +185,16 @@ def test_ancova_sigma_scaled_prior_matches_normal_inverse_gamma():
     from trialsim.inference.nuts import NutsAnalysis
 
     a0, b0, m_eff, s_eff, sigma_ref = 2.0, 200.0, 0.0, 3.0, 15.0
-    nuts = NutsAnalysis("ancova", effect_prior=(m_eff, s_eff), prior_scaled_by_sigma=True, sigma_ref=sigma_ref,
-                        sigma_prior="inverse_gamma", sigma2_shape=a0, sigma2_rate=b0, nuisance_sd=None)
+    nuts = NutsAnalysis(
+        "ancova",
+        effect_prior=(m_eff, s_eff),
+        prior_scaled_by_sigma=True,
+        sigma_ref=sigma_ref,
+        sigma_prior="inverse_gamma",
+        sigma2_shape=a0,
+        sigma2_rate=b0,
+        nuisance_sd=None,
+    )
     data = DATASETS[0]
     d = ancova_design(data)
     X, y = d.X, d.y
@@ -187,8 +223,9 @@ def test_longitudinal_random_intercept_matches_mixedlm():
     from trialsim.inference.frequentist import longitudinal_arrays
     from trialsim.inference.nuts import NutsAnalysis
 
-    nuts = NutsAnalysis("longitudinal", n_visits=6, residual="random_intercept", sigma_prior="jeffreys",
-                        nuisance_sd=None, vague_sd=1e4)
+    nuts = NutsAnalysis(
+        "longitudinal", n_visits=6, residual="random_intercept", sigma_prior="jeffreys", nuisance_sd=None, vague_sd=1e4
+    )
     for data in DATASETS[:2]:
         long = longitudinal_arrays(data)
         pat, vis = np.nonzero(long.mask)
@@ -214,10 +251,15 @@ def test_responder_flat_prior_matches_beta_posteriors_and_two_proportion_test():
     for data in DATASETS[:2]:
         x, n = responder_counts(data, 0.20)
         assert 0 < x[0] < n[0] and 0 < x[1] < n[1]
-        exact_mean = (special.digamma(x[1]) - special.digamma(n[1] - x[1])
-                      - special.digamma(x[0]) + special.digamma(n[0] - x[0]))
-        exact_sd = math.sqrt(special.polygamma(1, x[1]) + special.polygamma(1, n[1] - x[1])
-                             + special.polygamma(1, x[0]) + special.polygamma(1, n[0] - x[0]))
+        exact_mean = (
+            special.digamma(x[1]) - special.digamma(n[1] - x[1]) - special.digamma(x[0]) + special.digamma(n[0] - x[0])
+        )
+        exact_sd = math.sqrt(
+            special.polygamma(1, x[1])
+            + special.polygamma(1, n[1] - x[1])
+            + special.polygamma(1, x[0])
+            + special.polygamma(1, n[0] - x[0])
+        )
         rec = nuts.fit(data, seed=9)["active1"]
         assert_converged(rec)
         assert abs(rec["estimate"] - exact_mean) <= 4 * rec["mcse"], (rec["estimate"], exact_mean)
@@ -278,12 +320,12 @@ def test_hard_case_returns_failed_diagnostics_not_exceptions(ancova_flat):
     panss[empty.arm == 1, -1] = np.nan
     from dataclasses import replace
 
-    for bad in (replace(empty, panss=panss),
-                replace(empty, panss=np.full_like(panss, np.nan))):
+    for bad in (replace(empty, panss=panss), replace(empty, panss=np.full_like(panss, np.nan))):
         rec = tiny.fit(bad, seed=2)["active1"]
         assert rec["diagnostics_ok"] is False
-        assert rec["fit_failed"] or not np.isfinite(rec["rhat_max"]) or rec["rhat_max"] > 1.01 \
-            or rec["ess_bulk_min"] < 400
+        assert (
+            rec["fit_failed"] or not np.isfinite(rec["rhat_max"]) or rec["rhat_max"] > 1.01 or rec["ess_bulk_min"] < 400
+        )
 
 
 @pytest.mark.mcmc
@@ -312,8 +354,15 @@ def test_longitudinal_ar1_and_unstructured_match_reml(residual):
     from trialsim.inference.nuts import NutsAnalysis
 
     data = DATASETS[2]
-    nuts = NutsAnalysis("longitudinal", n_max=data.n + 17, n_visits=6, residual=residual, sigma_prior="jeffreys",
-                        nuisance_sd=None, vague_sd=1e4)
+    nuts = NutsAnalysis(
+        "longitudinal",
+        n_max=data.n + 17,
+        n_visits=6,
+        residual=residual,
+        sigma_prior="jeffreys",
+        nuisance_sd=None,
+        vague_sd=1e4,
+    )
     ref = mmrm(data, residual)["active1"]
     rec = nuts.fit(data, seed=4)["active1"]
     assert_converged(rec)

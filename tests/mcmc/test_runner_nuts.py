@@ -25,8 +25,7 @@ def runs(tmp_path_factory):
     exact conjugate posterior."""
     scenario = make_scenario(sample_size=[60, 80], dropout={"fraction": 0.2})
     out = tmp_path_factory.mktemp("idata")
-    nuts = simulate(scenario, nuts_plan(draws=1000, tune=500), 12, seed=4, workers=2, keep_idata=2,
-                    idata_dir=str(out))
+    nuts = simulate(scenario, nuts_plan(draws=1000, tune=500), 12, seed=4, workers=2, keep_idata=2, idata_dir=str(out))
     exact = simulate(scenario, load_plan(ANALYSIS / "ancova_vague.yaml"), 12, seed=4, workers=1)
     return nuts, exact, out
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_scenario
+from trialsim.chunk import trial_seed
 from trialsim.engine.trial import simulate_trial
-from trialsim.runner import trial_seed
 
 pytestmark = pytest.mark.statistical
 
@@ -37,8 +37,13 @@ def assert_mean_close(sample: np.ndarray, expected: float, n_mcse: float = 3.5) 
 def test_time_to_randomise_identical_sites():
     """S sites open at 0 with equal rate λ and screen-failure f: T_N ~ Gamma(N, rate S·λ·(1 − f)), E = N/(Sλ(1−f))."""
     scenario = make_scenario(
-        recruitment={"sites": 8, "activation_weeks": [0, 0], "rate_per_site_per_week": 0.5, "rate_cv": 0.0,
-                     "screen_failure": 0.25}
+        recruitment={
+            "sites": 8,
+            "activation_weeks": [0, 0],
+            "rate_per_site_per_week": 0.5,
+            "rate_cv": 0.0,
+            "screen_failure": 0.25,
+        }
     )
     assert_mean_close(times_to_target(scenario), N / (8 * 0.5 * 0.75))
 
@@ -48,8 +53,13 @@ def test_time_to_randomise_poisson_gamma():
     E[T_N] = N·E[1/(Λ(1 − f))] = N / ((1 − f)·θ·(S·k − 1))   (Anisimov & Fedorov 2007)."""
     sites, mean, cv, fail = 6, 0.8, 0.5, 0.2
     scenario = make_scenario(
-        recruitment={"sites": sites, "activation_weeks": [0, 0], "rate_per_site_per_week": mean, "rate_cv": cv,
-                     "screen_failure": fail}
+        recruitment={
+            "sites": sites,
+            "activation_weeks": [0, 0],
+            "rate_per_site_per_week": mean,
+            "rate_cv": cv,
+            "screen_failure": fail,
+        }
     )
     k = 1 / cv**2
     theta = mean / k
@@ -79,7 +89,10 @@ def test_time_to_randomise_staggered_activation():
 def test_dropout_fraction_by_endpoint_per_arm():
     """Constant hazard λ = −ln(1 − p)/T: the fraction dropped by the endpoint is p in each arm (binomial MCSE)."""
     scenario = make_scenario(
-        arms=[{"name": "placebo", "control": True, "dropout": 0.10}, {"name": "drug", "effect": {"smd": 0.3}, "dropout": 0.30}],
+        arms=[
+            {"name": "placebo", "control": True, "dropout": 0.10},
+            {"name": "drug", "effect": {"smd": 0.3}, "dropout": 0.30},
+        ],
         visits_weeks=[0, 2, 4, 6, 8],
         primary_endpoint={"week": 6},
         sample_size=200,

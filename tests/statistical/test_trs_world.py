@@ -11,9 +11,9 @@ import pytest
 from scipy import integrate, stats
 
 from tests.conftest import ANALYSIS, make_scenario
+from trialsim.chunk import trial_seed
 from trialsim.engine.trial import simulate_trials
 from trialsim.evidence import EvidenceWarning, load_library
-from trialsim.chunk import trial_seed
 from trialsim.runner import simulate
 from trialsim.spec.loading import load_plan
 
@@ -31,9 +31,13 @@ def test_assurance_matches_closed_form():
     exact to ~0.001). 4,000 trials: within 3 MCSE. The drawn true effects have mean m and SD √v (3.5 SE)."""
     n, sigma, m_smd, sd_smd = 150, 15.0, 0.3, 0.2
     scenario = make_scenario(
-        arms=[{"name": "placebo", "control": True},
-              {"name": "drug", "effect": {"smd": m_smd}, "design_prior": {"mean_smd": m_smd, "sd_smd": sd_smd}}],
-        sample_size=2 * n, assurance=True, recruitment=fast_recruitment(),
+        arms=[
+            {"name": "placebo", "control": True},
+            {"name": "drug", "effect": {"smd": m_smd}, "design_prior": {"mean_smd": m_smd, "sd_smd": sd_smd}},
+        ],
+        sample_size=2 * n,
+        assurance=True,
+        recruitment=fast_recruitment(),
     )
     trials = 4000
     summary = simulate(scenario, VAGUE, trials, seed=11, workers=2).summary["design_points"][0]["comparisons"][0]
@@ -55,7 +59,8 @@ def missingness_bias():
     out = {}
     for mechanism in ("mcar", "mnar"):
         scenario = make_scenario(
-            sample_size=200, recruitment=fast_recruitment(),
+            sample_size=200,
+            recruitment=fast_recruitment(),
             dropout={"fraction": 0.3, "mechanism": mechanism, "efficacy_log_hazard_ratio": 1.5},
         )
         out[mechanism] = simulate(scenario, VAGUE, 1000, seed=5, workers=2).summary["design_points"][0]
@@ -82,9 +87,12 @@ def test_completers_biased_towards_null_under_mnar(missingness_bias):
 def test_adverse_event_incidence_matches_library():
     """No dropout: each arm's simulated AE incidence is the library's rate, within 3.5 binomial MCSE."""
     scenario = make_scenario(
-        arms=[{"name": "placebo", "control": True, "intervention": "placebo"},
-              {"name": "xt", "intervention": "xanomeline_trospium"}],
-        sample_size=400, recruitment=fast_recruitment(),
+        arms=[
+            {"name": "placebo", "control": True, "intervention": "placebo"},
+            {"name": "xt", "intervention": "xanomeline_trospium"},
+        ],
+        sample_size=400,
+        recruitment=fast_recruitment(),
     )
     batch, _ = simulate_trials(scenario, 400, [trial_seed(3, k) for k in range(25)])
     entry = load_library().get("xanomeline_trospium")
@@ -111,7 +119,8 @@ def test_responder_fraction_matches_analytic_value():
     """Complete data, change independent of baseline: the responder fraction in each arm equals the quadrature
     value within 3.5 binomial MCSE (control change −4, active −10, SD 15, threshold 20%)."""
     scenario = make_scenario(
-        sample_size=400, recruitment=fast_recruitment(),
+        sample_size=400,
+        recruitment=fast_recruitment(),
         primary_endpoint={"week": 6, "measure": "responder", "responder_threshold": 0.2},
         analysis_plan="responder_beta_binomial",
     )
@@ -130,8 +139,10 @@ def test_responder_analysis_agrees_with_truth():
     """Responder plan: the risk-difference estimate is unbiased for the complete-data truth (3.5 MCSE) and the
     95% interval covers it within 3.5 MCSE of 0.95."""
     scenario = make_scenario(
-        sample_size=200, recruitment=fast_recruitment(),
-        primary_endpoint={"week": 6, "measure": "responder"}, analysis_plan="responder_beta_binomial",
+        sample_size=200,
+        recruitment=fast_recruitment(),
+        primary_endpoint={"week": 6, "measure": "responder"},
+        analysis_plan="responder_beta_binomial",
     )
     plan = load_plan(ANALYSIS / "responder_beta_binomial.yaml")
     comparison = simulate(scenario, plan, 1500, seed=2, workers=2).summary["design_points"][0]["comparisons"][0]
@@ -144,8 +155,11 @@ def test_responder_analysis_agrees_with_truth():
 def test_subscale_change_sd_and_correlation():
     """SD of positive and negative change at the endpoint equal their configured values (3.5 SE of an SD,
     σ/√(2n)); their correlation with the total's change is positive."""
-    scenario = make_scenario(sample_size=500, recruitment=fast_recruitment(20, 5.0),
-                             arms=[{"name": "p", "control": True}, {"name": "d", "effect": {"smd": 0.0}}])
+    scenario = make_scenario(
+        sample_size=500,
+        recruitment=fast_recruitment(20, 5.0),
+        arms=[{"name": "p", "control": True}, {"name": "d", "effect": {"smd": 0.0}}],
+    )
     batch, _ = simulate_trials(scenario, 500, [trial_seed(6, k) for k in range(8)])
     n = batch.arm.size
     for name, sd in (("positive", 4.8), ("negative", 4.3)):
@@ -160,7 +174,8 @@ def test_heterogeneity_marginal_effect_unbiased():
     """Ultra-TRS (40%, effect × 0.5) and smoking (75%, × 0.5 in a clozapine-dependent arm): the true effect is
     δ·(0.6 + 0.4·0.5)·(0.25 + 0.75·0.5) = 6 × 0.8 × 0.625 = 3 points, and the ANCOVA estimates it without bias."""
     scenario = make_scenario(
-        sample_size=200, recruitment=fast_recruitment(),
+        sample_size=200,
+        recruitment=fast_recruitment(),
         arms=[{"name": "p", "control": True}, {"name": "d", "effect": {"points": 6.0}, "clozapine_dependent": True}],
         heterogeneity={"ultra_trs_fraction": 0.4, "ultra_trs_effect_ratio": 0.5, "site_sd": 2.0, "rater_sd": 3.0},
         population={"smoking_fraction": 0.75},
@@ -173,10 +188,16 @@ def test_heterogeneity_marginal_effect_unbiased():
 def test_neutropenia_discontinuation_rate():
     """A monitored arm with risk 0.2 in weeks 1–5 (all within follow-up): 20% stop for neutropenia (3.5 MCSE)."""
     scenario = make_scenario(
-        sample_size=400, recruitment=fast_recruitment(),
-        arms=[{"name": "p", "control": True},
-              {"name": "clozapine", "effect": {"points": 3}, "monitoring": {"neutropenia_risk": 0.2,
-                                                                          "risk_window_weeks": [1, 5]}}],
+        sample_size=400,
+        recruitment=fast_recruitment(),
+        arms=[
+            {"name": "p", "control": True},
+            {
+                "name": "clozapine",
+                "effect": {"points": 3},
+                "monitoring": {"neutropenia_risk": 0.2, "risk_window_weeks": [1, 5]},
+            },
+        ],
     )
     batch, _ = simulate_trials(scenario, 400, [trial_seed(9, k) for k in range(10)])
     reasons = batch.reasons()
@@ -189,12 +210,24 @@ def test_neutropenia_discontinuation_rate():
 def test_waiting_for_treatment_dilutes_the_effect():
     """With one course slot per site patients wait, start late and show less effect at the endpoint than with
     ample capacity (same seeds): the mean estimate drops by more than 3.5 combined MCSE."""
+
     def run(sessions_per_day: float):
         scenario = make_scenario(
-            sample_size=120, recruitment={"sites": 3, "activation_weeks": [0, 0], "rate_per_site_per_week": 1.0, "rate_cv": 0.0},
+            sample_size=120,
+            recruitment={"sites": 3, "activation_weeks": [0, 0], "rate_per_site_per_week": 1.0, "rate_cv": 0.0},
             resources={"chair": {"sessions_per_day": sessions_per_day, "days_per_week": 5}},
-            arms=[{"name": "sham", "control": True, "treatment": {"resource": "chair", "schedule": [{"weeks": 4, "per_week": 5}]}},
-                  {"name": "rtms", "effect": {"points": 6}, "treatment": {"resource": "chair", "schedule": [{"weeks": 4, "per_week": 5}]}}],
+            arms=[
+                {
+                    "name": "sham",
+                    "control": True,
+                    "treatment": {"resource": "chair", "schedule": [{"weeks": 4, "per_week": 5}]},
+                },
+                {
+                    "name": "rtms",
+                    "effect": {"points": 6},
+                    "treatment": {"resource": "chair", "schedule": [{"weeks": 4, "per_week": 5}]},
+                },
+            ],
         )
         return simulate(scenario, VAGUE, 400, seed=12, workers=2).summary["design_points"][0]
 
@@ -208,8 +241,12 @@ def test_waiting_for_treatment_dilutes_the_effect():
 
 def test_implausible_evidence_warns_and_is_shrunk():
     """Mirtazapine's g = 5.27 must not drive a scenario silently: a warning, and a shrunk true effect."""
-    scenario = make_scenario(arms=[{"name": "p", "control": True, "intervention": "placebo"},
-                                   {"name": "m", "intervention": "mirtazapine_augmentation"}])
+    scenario = make_scenario(
+        arms=[
+            {"name": "p", "control": True, "intervention": "placebo"},
+            {"name": "m", "intervention": "mirtazapine_augmentation"},
+        ]
+    )
     from trialsim.world.arms import resolve_arms
 
     with warnings.catch_warnings(record=True) as caught:

@@ -60,7 +60,10 @@ BAD_SCENARIOS = {
         {k: v for k, v in with_plan().items() if k != "recruitment"},
         ["recruitment", "required field is missing"],
     ),
-    "plan path that does not exist": (scenario_dict(analysis_plan="no/such/plan.yaml"), ["analysis_plan", "no analysis-plan file"]),
+    "plan path that does not exist": (
+        scenario_dict(analysis_plan="no/such/plan.yaml"),
+        ["analysis_plan", "no analysis-plan file"],
+    ),
 }
 
 BAD_TEXT = {

@@ -22,10 +22,21 @@ def make_batch(K=3, N=40, V=4, seed=0, dropout=True) -> TrialBatch:
         drop_at = rng.integers(1, V + 2, (K, N))  # visits ≥ drop_at are missing (V+1: completer)
         panss = np.where(np.arange(V) >= drop_at[..., None], np.nan, panss)
     return TrialBatch(
-        arm_names=("placebo", "drug"), control=0, visit_weeks=weeks, endpoint_visit=V - 1,
-        site=np.zeros((K, N), dtype=int), arm=arm, randomised_week=np.zeros((K, N)), baseline=baseline,
-        panss=panss, visit_time=np.zeros((K, N, V)), dropout_week=np.full((K, N), np.inf),
-        dropout_reason="withdrawal", covariates={}, end_week=np.zeros(K), screened=np.full(K, N),
+        arm_names=("placebo", "drug"),
+        control=0,
+        visit_weeks=weeks,
+        endpoint_visit=V - 1,
+        site=np.zeros((K, N), dtype=int),
+        arm=arm,
+        randomised_week=np.zeros((K, N)),
+        baseline=baseline,
+        panss=panss,
+        visit_time=np.zeros((K, N, V)),
+        dropout_week=np.full((K, N), np.inf),
+        dropout_reason="withdrawal",
+        covariates={},
+        end_week=np.zeros(K),
+        screened=np.full(K, N),
     )
 
 
@@ -70,9 +81,15 @@ def test_informative_prior_with_known_sigma_is_normal_normal():
     batch = make_batch(K=1, dropout=False)
     sigma0, m, sd, ref = 8.0, 2.0, 1.5, 8.0
     shape = 1e7
-    post = analyse_ancova(batch, plan(priors={"effect": {"mean": m, "sd": sd, "sd_reference": ref},
-                                              "residual": {"kind": "inverse_gamma", "shape": shape,
-                                                           "scale": shape * sigma0**2}}))
+    post = analyse_ancova(
+        batch,
+        plan(
+            priors={
+                "effect": {"mean": m, "sd": sd, "sd_reference": ref},
+                "residual": {"kind": "inverse_gamma", "shape": shape, "scale": shape * sigma0**2},
+            }
+        ),
+    )
     baseline, change = endpoint_change(batch, "total", "completers")
     X = sm.add_constant(np.column_stack([batch.arm[0], baseline[0] - baseline[0].mean()]))
     cov = np.linalg.inv(X.T @ X)
@@ -93,8 +110,9 @@ def test_robust_mixture_limits_and_conflict():
     agreeing = {"mean": 4.0, "sd": 2.0}
     plain_agreeing = analyse_ancova(batch, plan(priors={"effect": agreeing}))
     almost_none = analyse_ancova(batch, plan(priors={"effect": {**agreeing, "robust": {"weight": 1e-9}}}))
-    almost_all = analyse_ancova(batch, plan(priors={"effect": {**agreeing, "robust": {"weight": 1 - 1e-9,
-                                                                                      "vague_sd": 1000}}}))
+    almost_all = analyse_ancova(
+        batch, plan(priors={"effect": {**agreeing, "robust": {"weight": 1 - 1e-9, "vague_sd": 1000}}})
+    )
     np.testing.assert_allclose(almost_none.mean, plain_agreeing.mean, rtol=1e-6)
     np.testing.assert_allclose(almost_all.mean, vague.mean, atol=0.01)
     informative = {"mean": -20.0, "sd": 1.0}

@@ -212,7 +212,11 @@ def test_resource_use_counts_completed_prorated_and_delayed_courses():
     on_treatment = np.array([[12.0, 12.0, 6.0, 6.0], [1.0, 4.0, 12.0, 12.0]])
     use = resource_use(scenario, arm, delay, on_treatment)
     assert sorted(use) == [
-        "ect.max_wait_weeks", "ect.mean_wait_weeks", "ect.patients_waiting", "ect.sessions", "ect.unit_hours"
+        "ect.max_wait_weeks",
+        "ect.mean_wait_weeks",
+        "ect.patients_waiting",
+        "ect.sessions",
+        "ect.unit_hours",
     ]
     # trial 0: control 0; completer 20 = 4×3 + 4×2; left at week 6: 4×3 + 2×2 = 16; delayed 2, left at 6: 4×3 = 12
     # trial 1: left after 1 week: 3; delayed 5 weeks but left at 4: 0
@@ -238,9 +242,12 @@ def test_resource_use_of_a_simulated_enrolment():
 
 @pytest.mark.parametrize("on_shortage", ["wait", "cap_enrolment"])
 def test_same_seed_same_enrolment(on_shortage):
-    scenario = sham_controlled(on_shortage, units=1, sample_size=40, recruitment={
-        "sites": 4, "rate_per_site_per_week": 1.5, "screen_failure": 0.3, "block_size": 4
-    })
+    scenario = sham_controlled(
+        on_shortage,
+        units=1,
+        sample_size=40,
+        recruitment={"sites": 4, "rate_per_site_per_week": 1.5, "screen_failure": 0.3, "block_size": 4},
+    )
     first, second = (recruit_with_delivery(scenario, 40, rng(11), log=True) for _ in range(2))
     for field in ("site", "arm", "week", "site_open_week", "start_delay"):
         np.testing.assert_array_equal(getattr(first, field), getattr(second, field))

@@ -98,8 +98,21 @@ def test_per_patient_table():
     data, _ = simulate_trial(scenario, 40, np.random.SeedSequence(1))
     frame = data.to_frame()
     assert len(frame) == 40
-    for column in ("site", "arm", "randomised_week", "baseline_panss", "panss_w6", "time_w6", "dropout_week",
-                   "dropout_reason", "age", "female", "smoker", "panss_positive", "panss_negative"):
+    for column in (
+        "site",
+        "arm",
+        "randomised_week",
+        "baseline_panss",
+        "panss_w6",
+        "time_w6",
+        "dropout_week",
+        "dropout_reason",
+        "age",
+        "female",
+        "smoker",
+        "panss_positive",
+        "panss_negative",
+    ):
         assert column in frame.columns
     assert set(frame["arm"]) == {"placebo", "drug"}
     assert (frame["baseline_panss"] >= 80).all() and (frame["panss_w6"].dropna() >= 30).all()

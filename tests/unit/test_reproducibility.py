@@ -9,13 +9,18 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_scenario
-from trialsim.runner import run_trials, simulate, trial_seed
+from trialsim.chunk import trial_seed
+from trialsim.runner import run_trials, simulate
 
 
 @pytest.fixture(scope="module")
 def scenario():
-    return make_scenario(sample_size=[30, 50], dropout={"fraction": 0.2}, visit_window_days=2,
-                         recruitment={"sites": 4, "rate_per_site_per_week": 1.0, "screen_failure": 0.2})
+    return make_scenario(
+        sample_size=[30, 50],
+        dropout={"fraction": 0.2},
+        visit_window_days=2,
+        recruitment={"sites": 4, "rate_per_site_per_week": 1.0, "screen_failure": 0.2},
+    )
 
 
 def test_same_seed_same_parquet(scenario, vague_plan, tmp_path):
@@ -23,8 +28,9 @@ def test_same_seed_same_parquet(scenario, vague_plan, tmp_path):
     second = simulate(scenario, vague_plan, 60, seed=123, workers=1)
     first.save(tmp_path / "a")
     second.save(tmp_path / "b")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "trials.parquet"),
-                                  pd.read_parquet(tmp_path / "b" / "trials.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "trials.parquet"), pd.read_parquet(tmp_path / "b" / "trials.parquet")
+    )
     assert first.summary["design_points"] == second.summary["design_points"]
 
 

@@ -53,7 +53,9 @@ class VariateLayout:
                 ("ae_onset", adverse_events),
             ]
         )
-        normal = blocks([("total", visits + 1), ("positive", visits + 1), ("negative", visits + 1), ("rater", 3 * visits)])
+        normal = blocks(
+            [("total", visits + 1), ("positive", visits + 1), ("negative", visits + 1), ("rater", 3 * visits)]
+        )
         return cls(uniform, normal)
 
     def width(self, kind: str) -> int:
@@ -149,8 +151,9 @@ def simulate_trials(
         scenario.population.baseline_panss.mean,
     )
     z_total = z[..., layout.normal["total"]]
-    total = draw_scores(total_params, baseline.panss_total, control, patient_effect[..., 0], rel_weeks, endpoint_week,
-                        z_total, delay)
+    total = draw_scores(
+        total_params, baseline.panss_total, control, patient_effect[..., 0], rel_weeks, endpoint_week, z_total, delay
+    )
     sub = scenario.subscales
     subscores = {}
     for k, (name, sd, share, base) in enumerate(
@@ -160,11 +163,13 @@ def simulate_trials(
         ),
         start=1,
     ):
-        params = Trajectory(sd, outcome.onset_weeks, outcome.patient_variance_fraction, outcome.visit_correlation,
-                            PANSS_SUBSCALE_RANGE)
+        params = Trajectory(
+            sd, outcome.onset_weeks, outcome.patient_variance_fraction, outcome.visit_correlation, PANSS_SUBSCALE_RANGE
+        )
         normals_k = correlated(z_total, z[..., layout.normal[name]], sub.correlation_with_total)
-        subscores[name] = draw_scores(params, base, control * share, patient_effect[..., k], rel_weeks,
-                                      endpoint_week, normals_k, delay)
+        subscores[name] = draw_scores(
+            params, base, control * share, patient_effect[..., k], rel_weeks, endpoint_week, normals_k, delay
+        )
     rater = z[..., layout.normal["rater"]] * het.rater_sd
     observed_total = np.clip(total + rater[..., :n_visits], *PANSS_TOTAL_RANGE)
     observed_pos = np.clip(subscores["positive"] + rater[..., n_visits : 2 * n_visits], *PANSS_SUBSCALE_RANGE)
@@ -233,7 +238,6 @@ def _log_follow_up(enrolment: Enrolment, data: TrialData, leaves: np.ndarray) ->
         for j in range(1, data.visit_weeks.size):
             if not np.isnan(data.visit_time[i, j]):
                 events.append((float(data.visit_time[i, j]), f"visit_w{data.visit_weeks[j]:g}", site, i))
-        kind = data.dropout_reason[i] or "completed"
         events.append((float(leaves[i]), "dropout" if data.dropout_reason[i] else "completed", site, i))
     enrolment.log.extend(sorted(events, key=lambda e: (e[0], e[3])))
 
@@ -248,8 +252,9 @@ def _true_effects(world: World, scenario: Scenario, effect_z: np.ndarray, assura
     effects = np.broadcast_to(point, (effect_z.shape[0],) + point.shape).copy()
     if not assurance:
         return effects
-    sd = np.array([scenario.outcome.sd_change, scenario.subscales.positive_sd_change,
-                   scenario.subscales.negative_sd_change])
+    sd = np.array(
+        [scenario.outcome.sd_change, scenario.subscales.positive_sd_change, scenario.subscales.negative_sd_change]
+    )
     for a, arm in enumerate(world.arms):
         if arm.control or arm.prior_mean is None:
             continue

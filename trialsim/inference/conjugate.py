@@ -86,8 +86,15 @@ class _NIG:
 
 
 def _posterior(
-    xtx: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: np.ndarray, valid: np.ndarray,
-    effect_mean: float, effect_precision: float, a0: float, b0: float,
+    xtx: np.ndarray,
+    xty: np.ndarray,
+    yty: np.ndarray,
+    n: np.ndarray,
+    valid: np.ndarray,
+    effect_mean: float,
+    effect_precision: float,
+    a0: float,
+    b0: float,
 ) -> _NIG:
     K, p, _ = xtx.shape
     lam = np.zeros(p)

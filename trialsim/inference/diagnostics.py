@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 #: Keys of one per-arm record, identical for every engine (conjugate, nuts, frequentist).
 #:
@@ -95,8 +95,14 @@ class FitResult(dict):
         failed: True when the whole fit raised (every record then has ``fit_failed=True``).
     """
 
-    def __init__(self, records: dict[str, dict[str, Any]] | None = None, *, idata: Any = None,
-                 seconds: float = math.nan, failed: bool = False):
+    def __init__(
+        self,
+        records: dict[str, dict[str, Any]] | None = None,
+        *,
+        idata: Any = None,
+        seconds: float = math.nan,
+        failed: bool = False,
+    ):
         super().__init__(records or {})
         self.idata = idata
         self.seconds = seconds
@@ -141,7 +147,7 @@ class DiagnosticThresholds:
 def _split_chains(x: np.ndarray) -> np.ndarray:
     """(P, C, D) -> (P, 2C, D//2): first and last half of every chain (the middle draw dropped if D is odd)."""
     half = x.shape[-1] // 2
-    return np.concatenate([x[..., :half], x[..., x.shape[-1] - half:]], axis=1)
+    return np.concatenate([x[..., :half], x[..., x.shape[-1] - half :]], axis=1)
 
 
 def _average_ranks(flat: np.ndarray) -> np.ndarray:
@@ -232,7 +238,7 @@ def _ess(x: np.ndarray) -> np.ndarray:
                 rho[t + 1] = (rho[t - 1] + rho[t]) / 2.0
                 rho[t + 2] = rho[t + 1]
             t += 2
-        tau = -1.0 + 2.0 * np.sum(rho[: max_t + 1]) + np.sum(rho[max_t + 1: max_t + 2])
+        tau = -1.0 + 2.0 * np.sum(rho[: max_t + 1]) + np.sum(rho[max_t + 1 : max_t + 2])
         tau = max(tau, 1.0 / np.log10(total))
         out[j] = np.nan if np.isnan(rho).any() else total / tau
     return out
@@ -266,8 +272,13 @@ def convergence_summary(draws: np.ndarray) -> dict[str, np.ndarray]:
     p, n_chain, n_draw = x.shape
     nan = np.full(p, np.nan)
     if n_draw < 4 or p == 0:
-        return {"rhat": nan, "ess_bulk": nan.copy(), "ess_tail": nan.copy(), "ess_mean": nan.copy(),
-                "mcse_mean": nan.copy()}
+        return {
+            "rhat": nan,
+            "ess_bulk": nan.copy(),
+            "ess_tail": nan.copy(),
+            "ess_mean": nan.copy(),
+            "mcse_mean": nan.copy(),
+        }
     finite = np.isfinite(x).all(axis=(1, 2))
     x = np.where(finite[:, None, None], x, 0.0)
 
@@ -279,8 +290,8 @@ def convergence_summary(draws: np.ndarray) -> dict[str, np.ndarray]:
     ind_high = (split <= q_high[:, None, None]).astype(float)
     # one batched FFT for the four ESS flavours
     ess_all = _ess(np.concatenate([z_split, split, ind_low, ind_high], axis=0))
-    ess_bulk, ess_mean = ess_all[:p], ess_all[p:2 * p]
-    ess_tail = np.minimum(ess_all[2 * p:3 * p], ess_all[3 * p:])
+    ess_bulk, ess_mean = ess_all[:p], ess_all[p : 2 * p]
+    ess_tail = np.minimum(ess_all[2 * p : 3 * p], ess_all[3 * p :])
 
     if n_chain >= 2:
         rhat_bulk = _rhat(z_split)

@@ -149,8 +149,7 @@ def mmrm(
 
 def _check_covariance(covariance: str) -> str:
     name = str(covariance).lower().replace("-", "_").replace(" ", "_")
-    aliases = {"cs": "compound_symmetry", "random_intercept": "compound_symmetry", "un": "unstructured",
-               "ar(1)": "ar1"}
+    aliases = {"cs": "compound_symmetry", "random_intercept": "compound_symmetry", "un": "unstructured", "ar(1)": "ar1"}
     name = aliases.get(name, name)
     if name not in ("compound_symmetry", "unstructured", "ar1"):
         raise ScenarioError(
@@ -170,7 +169,7 @@ class _Rows:
     visit: np.ndarray  # (n_obs,) post-baseline visit index 0..T-1
 
 
-def _long_rows(long: "LongitudinalArrays") -> _Rows:
+def _long_rows(long: LongitudinalArrays) -> _Rows:
     pat, vis = np.nonzero(long.mask)
     X = long.design_rows(pat, vis)
     return _Rows(X=X, y=long.change[pat, vis], patient=pat, visit=vis)
@@ -193,7 +192,7 @@ def _mixedlm_fit(rows: _Rows) -> tuple[np.ndarray, np.ndarray, bool, str]:
     return beta, cov, converged, "; ".join(notes)[:300]
 
 
-def _reml_fit(long: "LongitudinalArrays", rows: _Rows, cov_name: str, maxiter: int):
+def _reml_fit(long: LongitudinalArrays, rows: _Rows, cov_name: str, maxiter: int):
     """REML with an unstructured or AR(1) covariance over the post-baseline visits.
 
     The mean model has, for every visit t, the same q = 2 + K regressors u_i = [1, −arm dummies, centred baseline]
@@ -305,11 +304,18 @@ def _reml_fit(long: "LongitudinalArrays", rows: _Rows, cov_name: str, maxiter: i
         return float(value), dL[tril]
 
     if cov_name == "unstructured":
-        res = optimize.minimize(neg2_reml, theta0, args=(True,), jac=True, method="L-BFGS-B",
-                                options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-8})
+        res = optimize.minimize(
+            neg2_reml,
+            theta0,
+            args=(True,),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-8},
+        )
     else:
-        res = optimize.minimize(neg2_reml, theta0, method="L-BFGS-B",
-                                options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-7})
+        res = optimize.minimize(
+            neg2_reml, theta0, method="L-BFGS-B", options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-7}
+        )
     A, b, _, _, _ = gls_pieces(res.x)
     cA = linalg.cho_factor(A, lower=True)
     beta = linalg.cho_solve(cA, b)
@@ -325,8 +331,9 @@ def _reml_fit(long: "LongitudinalArrays", rows: _Rows, cov_name: str, maxiter: i
 # --------------------------------------------------------------------------------------------------
 
 
-def _frequentist_record(arm: str, estimate: float, se: float, df: float, margin: float, ci_level: float,
-                        n_analysed: int) -> dict[str, Any]:
+def _frequentist_record(
+    arm: str, estimate: float, se: float, df: float, margin: float, ci_level: float, n_analysed: int
+) -> dict[str, Any]:
     rec = empty_record(arm)
     q = stats.t.ppf(0.5 + ci_level / 2.0, df)
     rec.update(
@@ -345,8 +352,9 @@ def _frequentist_record(arm: str, estimate: float, se: float, df: float, margin:
 
 
 def _failed(names: tuple[str, ...], exc: BaseException, start: float) -> FitResult:
-    return FitResult({name: failed_record(name, exc) for name in names}, seconds=time.perf_counter() - start,
-                     failed=True)
+    return FitResult(
+        {name: failed_record(name, exc) for name in names}, seconds=time.perf_counter() - start, failed=True
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -365,8 +373,9 @@ class ArmLayout:
 
 def arm_layout(data: TrialData) -> ArmLayout:
     active = tuple(i for i in range(len(data.arm_names)) if i != data.control)
-    return ArmLayout(control=int(data.control), active=active,
-                     active_names=tuple(str(data.arm_names[i]) for i in active))
+    return ArmLayout(
+        control=int(data.control), active=active, active_names=tuple(str(data.arm_names[i]) for i in active)
+    )
 
 
 def active_onehot(data: TrialData, layout: ArmLayout | None = None) -> np.ndarray:

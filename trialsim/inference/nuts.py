@@ -68,8 +68,8 @@ monitored quantities: every active arm's effect (at the endpoint for ``longitudi
 whitened coordinates, whose maximum R-hat with 2 chains exceeds 1.01 in ≈ 5 % of well-mixed fits.
 ``diagnostics_ok`` uses :class:`DiagnosticThresholds` (R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergence);
 divergences are the post-warmup divergent transitions of all chains. Even so, with 2 chains × 1000 draws about
-1–3 % of well-mixed random-intercept fits exceed R-hat 1.01 by chance (measured): 4 chains make the rule sharper. A fit that raises returns failed records
-(``fit_failed=True``), never an exception.
+1–3 % of well-mixed random-intercept fits exceed R-hat 1.01 by chance (measured): 4 chains make the rule
+sharper. A fit that raises returns failed records (``fit_failed=True``), never an exception.
 
 Environment: pymc/pytensor/nutpie are imported lazily (constructing :class:`NutsAnalysis`), never when this
 module is imported. Before the first import, :func:`configure_backend` points pytensor's compile cache at a
@@ -225,8 +225,12 @@ def _normalise_effect_prior(effect_prior, n_active: int) -> tuple[tuple[float, f
     """Per active arm: None (vague) or (mean, sd) with sd = inf for a flat prior (``sd`` given as None)."""
     if effect_prior is None:
         return (None,) * n_active
-    single = (isinstance(effect_prior, Sequence) and len(effect_prior) == 2 and _is_number(effect_prior[0])
-              and (effect_prior[1] is None or _is_number(effect_prior[1])))
+    single = (
+        isinstance(effect_prior, Sequence)
+        and len(effect_prior) == 2
+        and _is_number(effect_prior[0])
+        and (effect_prior[1] is None or _is_number(effect_prior[1]))
+    )
     raw_items = [effect_prior] * n_active if single else list(effect_prior)
     if len(raw_items) != n_active:
         raise ScenarioError(f"effect_prior has {len(raw_items)} entries for {n_active} active arms")
@@ -235,8 +239,12 @@ def _normalise_effect_prior(effect_prior, n_active: int) -> tuple[tuple[float, f
         if item is None:
             items.append(None)
             continue
-        if not (isinstance(item, Sequence) and len(item) == 2 and _is_number(item[0])
-                and (item[1] is None or (_is_number(item[1]) and item[1] > 0))):
+        if not (
+            isinstance(item, Sequence)
+            and len(item) == 2
+            and _is_number(item[0])
+            and (item[1] is None or (_is_number(item[1]) and item[1] > 0))
+        ):
             raise ScenarioError(f"effect prior {item!r} must be (mean, sd) with sd > 0, or (mean, None) for flat")
         sd = math.inf if item[1] is None else float(item[1])
         if not math.isfinite(float(item[0])):
@@ -278,8 +286,15 @@ class _Structure:
         return self.n_mean + (0 if self.residual == "unstructured" else 2)
 
     def key(self) -> tuple:
-        return (self.kind, self.n_active, self.n_visits, self.n_max, self.residual, self.lkj_eta,
-                self.sd_scale if self.residual == "unstructured" else None)
+        return (
+            self.kind,
+            self.n_active,
+            self.n_visits,
+            self.n_max,
+            self.residual,
+            self.lkj_eta,
+            self.sd_scale if self.residual == "unstructured" else None,
+        )
 
 
 def _data(pm, name: str, value) -> Any:
@@ -372,8 +387,8 @@ def _build_longitudinal(pm, pt, s: _Structure):
         onehot = _data(pm, "onehot", np.zeros((N, K)))
         base = _data(pm, "baseline_c", np.zeros(N))
         a = theta[:T]
-        delta = theta[T:T + K * T].reshape((K, T))
-        gamma = theta[T + K * T:p]
+        delta = theta[T : T + K * T].reshape((K, T))
+        gamma = theta[T + K * T : p]
         mu = a[None, :] - pt.dot(onehot, delta) + base[:, None] * gamma[None, :]
         r = (y - mu) * w
         mean, prec = _gaussian_prior(pm, p)
@@ -395,8 +410,9 @@ def _build_longitudinal(pm, pt, s: _Structure):
             logp += _sigma_logp(pm, pt, log_sigma) + pt.log1p(-(rho**2))
             names += ["log_sigma", "atanh_rho"]
         else:  # unstructured
-            chol, _, _ = pm.LKJCholeskyCov("chol", n=T, eta=s.lkj_eta,
-                                           sd_dist=pm.HalfNormal.dist(s.sd_scale), compute_corr=True)
+            chol, _, _ = pm.LKJCholeskyCov(
+                "chol", n=T, eta=s.lkj_eta, sd_dist=pm.HalfNormal.dist(s.sd_scale), compute_corr=True
+            )
             z = solve_triangular(chol, r.T, lower=True)  # (T, N); exact for monotone masks
             log_diag = pt.log(pt.diagonal(chol))
             loglik = pt.sum(w.T * (-log_diag[:, None] - 0.5 * z**2))
@@ -436,17 +452,22 @@ def _build_random_intercept(pm, pt, s: _Structure):
         M = xtx - pt.dot(c_m, a_by_m).reshape((p, p))
         v = xty - pt.dot(c_m, b_by_m)
         w = yty - pt.sum(c_m * c_by_m)
-        quad = (pt.sum(beta * pt.sum(M * beta[None, :], axis=1)) - 2.0 * pt.sum(beta * v) + w) \
-            * pt.exp(-2.0 * log_sigma)
+        quad = (pt.sum(beta * pt.sum(M * beta[None, :], axis=1)) - 2.0 * pt.sum(beta * v) + w) * pt.exp(
+            -2.0 * log_sigma
+        )
         loglik = -0.5 * (2.0 * n_cells * log_sigma + pt.sum(n_by_m * pt.log1p(m * ratio)) + quad)
         mean, prec = _gaussian_prior(pm, p)
         tau_coef = _data(pm, "tau_prior", np.array(0.0))  # HalfNormal(scale): 1/(2 scale²)
         logp = -0.5 * pt.sum(prec * (beta - mean) ** 2)
         logp += _sigma_logp(pm, pt, log_sigma) + log_tau - tau_coef * pt.exp(2.0 * log_tau)
         pm.Potential("logp", loglik + logp)
-        pm.Deterministic("effect", theta[T:T + K * T].reshape((K, T)))
-    s.theta_names = ([f"mean[{t}]" for t in range(T)] + [f"effect[{k},{t}]" for k in range(K) for t in range(T)]
-                     + [f"baseline_slope[{t}]" for t in range(T)] + ["log_sigma", "log_tau"])
+        pm.Deterministic("effect", theta[T : T + K * T].reshape((K, T)))
+    s.theta_names = (
+        [f"mean[{t}]" for t in range(T)]
+        + [f"effect[{k},{t}]" for k in range(K) for t in range(T)]
+        + [f"baseline_slope[{t}]" for t in range(T)]
+        + ["log_sigma", "log_tau"]
+    )
     return model
 
 
@@ -486,7 +507,7 @@ def _block_diag(*blocks: np.ndarray) -> np.ndarray:
     out = np.zeros((n, n))
     i = 0
     for b in blocks:
-        out[i:i + b.shape[0], i:i + b.shape[0]] = b
+        out[i : i + b.shape[0], i : i + b.shape[0]] = b
         i += b.shape[0]
     return out
 
@@ -681,8 +702,9 @@ class NutsAnalysis:
         try:
             np.linalg.cholesky(B)
         except np.linalg.LinAlgError:
-            raise AnalysisError("improper posterior: singular ANCOVA design (an arm without completers?) "
-                                "and flat priors") from None
+            raise AnalysisError(
+                "improper posterior: singular ANCOVA design (an arm without completers?) and flat priors"
+            ) from None
         # approximate posterior mode at a residual variance s2, for the centre and the scales
         ridge = np.linalg.lstsq(xtx + 1e-8 * np.eye(p) * max(np.trace(xtx), 1.0) / p, xty, rcond=None)[0]
         rss = max(yty - 2 * ridge @ xty + ridge @ xtx @ ridge, 0.0)
@@ -706,11 +728,18 @@ class NutsAnalysis:
         n_scaled = float(np.sum(scaled & (prec > 0)))
         ls_scale = 1.0 / math.sqrt(2.0 * max(n, 1))
         arrays = dict(
-            ls_centre=np.array(0.5 * math.log(s2)), ls_scale=np.array(ls_scale),
-            a1=np.diag(M1).copy(), b1=T.T @ (A1 @ centre - lin1), c1=np.array(q1_c),
-            a0=np.diag(M0).copy(), b0=T.T @ (A0 @ centre - p_u * mean), c0=np.array(q0_c),
-            n_eff=np.array(float(n) + n_scaled), sigma_prior=self.prior.sigma_coefficients(),
-            eff_centre=centre[effect_idx], eff_rows=T[effect_idx],
+            ls_centre=np.array(0.5 * math.log(s2)),
+            ls_scale=np.array(ls_scale),
+            a1=np.diag(M1).copy(),
+            b1=T.T @ (A1 @ centre - lin1),
+            c1=np.array(q1_c),
+            a0=np.diag(M0).copy(),
+            b0=T.T @ (A0 @ centre - p_u * mean),
+            c0=np.array(q0_c),
+            n_eff=np.array(float(n) + n_scaled),
+            sigma_prior=self.prior.sigma_coefficients(),
+            eff_centre=centre[effect_idx],
+            eff_rows=T[effect_idx],
             # bookkeeping (not model data): θ = centre + transform · z
             centre=np.concatenate([centre, [0.5 * math.log(s2)]]),
             transform=_block_diag(T, np.array([[ls_scale]])),
@@ -729,8 +758,7 @@ class NutsAnalysis:
         H = (Xa * wts[:, None]).T @ Xa + np.diag(prec)
         guess = np.concatenate([[logit[0]], logit[1:] - logit[0]])
         centre, transform = _whitening(H, H @ guess)
-        arrays = dict(centre=centre, transform=transform, responders=x, analysed=n, prior_mean=mean,
-                      prior_prec=prec)
+        arrays = dict(centre=centre, transform=transform, responders=x, analysed=n, prior_mean=mean, prior_prec=prec)
         return arrays, int(n.sum())
 
     def _prepare_longitudinal(self, data: TrialData):
@@ -794,8 +822,9 @@ class NutsAnalysis:
         if s.residual == "random_intercept":
             n_pat = max(n_analysed, 1)
             centre = np.concatenate([c_mean, [0.5 * math.log(s2_w), 0.5 * math.log(tau2)]])
-            transform = _block_diag(T_mean, np.diag([1.0 / math.sqrt(2.0 * max(within_df, 1.0)),
-                                                     math.sqrt(2.0 / n_pat)]))
+            transform = _block_diag(
+                T_mean, np.diag([1.0 / math.sqrt(2.0 * max(within_df, 1.0)), math.sqrt(2.0 / n_pat)])
+            )
             mi = m.astype(int)
             a_by_m = np.zeros((T, p * p))
             b_by_m = np.zeros((T, p))
@@ -809,11 +838,20 @@ class NutsAnalysis:
                     b_by_m[mm - 1] = g.T @ S_y[sel]
                     c_by_m[mm - 1] = float(S_y[sel] @ S_y[sel])
                     n_by_m[mm - 1] = float(sel.sum())
-            arrays = dict(xtx=X.T @ X, xty=X.T @ yv, yty=np.array(float(yv @ yv)),
-                          n_cells=np.array(float(n_obs)), n_by_m=n_by_m, a_by_m=a_by_m, b_by_m=b_by_m,
-                          c_by_m=c_by_m, prior_mean=mean, prior_prec=prec,
-                          sigma_prior=self.prior.sigma_coefficients(),
-                          tau_prior=np.array(0.5 / self.prior.sigma_scale**2))
+            arrays = dict(
+                xtx=X.T @ X,
+                xty=X.T @ yv,
+                yty=np.array(float(yv @ yv)),
+                n_cells=np.array(float(n_obs)),
+                n_by_m=n_by_m,
+                a_by_m=a_by_m,
+                b_by_m=b_by_m,
+                c_by_m=c_by_m,
+                prior_mean=mean,
+                prior_prec=prec,
+                sigma_prior=self.prior.sigma_coefficients(),
+                tau_prior=np.array(0.5 / self.prior.sigma_scale**2),
+            )
         elif s.residual == "ar1":
             full_mask = np.zeros((N, T), dtype=bool)
             full_mask[: data.n] = mask
@@ -839,10 +877,15 @@ class NutsAnalysis:
             if not np.isfinite(rho):
                 rho = 0.3
             centre = np.concatenate([c_mean, [0.5 * math.log(max(total_var, 1e-8)), math.atanh(rho)]])
-            transform = _block_diag(T_mean, np.diag([1.0 / math.sqrt(2.0 * max(n_obs, 1)),
-                                                     1.0 / math.sqrt(max(int(pair.sum()), 1))]))
-            arrays.update(prev_index=prev_index.reshape(-1), has_prev=has_prev, gap=gap,
-                          sigma_prior=self.prior.sigma_coefficients())
+            transform = _block_diag(
+                T_mean, np.diag([1.0 / math.sqrt(2.0 * max(n_obs, 1)), 1.0 / math.sqrt(max(int(pair.sum()), 1))])
+            )
+            arrays.update(
+                prev_index=prev_index.reshape(-1),
+                has_prev=has_prev,
+                gap=gap,
+                sigma_prior=self.prior.sigma_coefficients(),
+            )
         else:
             centre, transform = c_mean, T_mean
         arrays.update(centre=centre, transform=transform)
@@ -921,12 +964,16 @@ class NutsAnalysis:
                 records[nm] = rec
             idata = None
             if keep_idata:
-                idata = self._to_idata(draws, stats, arrays, names, effect,
-                                       effect_all if self.kind == "longitudinal" else None)
+                idata = self._to_idata(
+                    draws, stats, arrays, names, effect, effect_all if self.kind == "longitudinal" else None
+                )
             return FitResult(records, idata=idata, seconds=time.perf_counter() - start)
         except Exception as exc:  # noqa: BLE001 - a failed fit is a record, never an exception
-            return FitResult({nm: failed_record(nm, exc, n_analysed) for nm in names},
-                             seconds=time.perf_counter() - start, failed=True)
+            return FitResult(
+                {nm: failed_record(nm, exc, n_analysed) for nm in names},
+                seconds=time.perf_counter() - start,
+                failed=True,
+            )
 
     def _monitored(self, draws: dict[str, np.ndarray], arrays: dict[str, np.ndarray], effect: np.ndarray):
         """(chains, draws, P) array of the monitored quantities: the reported effects and the scale parameters.
@@ -939,8 +986,11 @@ class NutsAnalysis:
         parts = [effect.reshape(C, D, -1)]
         z = draws.get("z")
         if z is not None:
-            idx = [j for j, nm in enumerate(self.structure.theta_names)
-                   if nm.startswith(("log_", "atanh_")) or nm == "control_logit"]
+            idx = [
+                j
+                for j, nm in enumerate(self.structure.theta_names)
+                if nm.startswith(("log_", "atanh_")) or nm == "control_logit"
+            ]
             if idx:
                 rows = arrays["transform"][idx]
                 parts.append(arrays["centre"][idx][None, None, :] + np.einsum("ij,cdj->cdi", rows, z))
@@ -963,8 +1013,17 @@ class NutsAnalysis:
         kwargs: dict[str, Any] = {}
         if self.target_accept != 0.8:
             kwargs["target_accept"] = self.target_accept
-        raw = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains, cores=1,
-                            seed=seed_to_int(seed), progress_bar=False, return_raw_trace=True, **kwargs)
+        raw = nutpie.sample(
+            compiled,
+            draws=self.draws,
+            tune=self.tune,
+            chains=self.chains,
+            cores=1,
+            seed=seed_to_int(seed),
+            progress_bar=False,
+            return_raw_trace=True,
+            **kwargs,
+        )
         draw_batches, stat_batches = raw.get_arrow_trace()
         per_chain_draws: dict[str, list[np.ndarray]] = {}
         per_chain_stats: dict[str, list[np.ndarray]] = {}
@@ -1014,8 +1073,10 @@ class NutsAnalysis:
 
     def __repr__(self) -> str:
         extra = f", residual={self.structure.residual!r}" if self.kind == "longitudinal" else ""
-        return (f"NutsAnalysis(kind={self.kind!r}, n_arms={self.n_arms}{extra}, draws={self.draws}, "
-                f"tune={self.tune}, chains={self.chains})")
+        return (
+            f"NutsAnalysis(kind={self.kind!r}, n_arms={self.n_arms}{extra}, draws={self.draws}, "
+            f"tune={self.tune}, chains={self.chains})"
+        )
 
 
 def _is_list_type(pyarrow, typ) -> bool:

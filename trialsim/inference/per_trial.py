@@ -29,8 +29,14 @@ class PerTrialResult:
     columns: dict[str, np.ndarray]
 
 
-def nuts_analysis(plan: AnalysisPlan, n_arms: int, n_visits: int, n_max: int, responder_threshold: float,
-                  effect_prior: tuple[float, float | None]):
+def nuts_analysis(
+    plan: AnalysisPlan,
+    n_arms: int,
+    n_visits: int,
+    n_max: int,
+    responder_threshold: float,
+    effect_prior: tuple[float, float | None],
+):
     """The compiled NUTS model of this plan and design, built once per process."""
     from trialsim.inference.diagnostics import DiagnosticThresholds
     from trialsim.inference.nuts import NutsAnalysis
@@ -40,9 +46,16 @@ def nuts_analysis(plan: AnalysisPlan, n_arms: int, n_visits: int, n_max: int, re
     if key not in _ANALYSES:
         sampler, residual = plan.sampler, plan.priors.residual
         options: dict[str, Any] = dict(
-            n_max=n_max, n_visits=n_visits, n_arms=n_arms, margin=plan.decision.margin,
-            margin2=plan.decision.clinical_margin, ci_level=plan.ci_prob, draws=sampler.draws, tune=sampler.tune,
-            chains=sampler.chains, responder_threshold=responder_threshold,
+            n_max=n_max,
+            n_visits=n_visits,
+            n_arms=n_arms,
+            margin=plan.decision.margin,
+            margin2=plan.decision.clinical_margin,
+            ci_level=plan.ci_prob,
+            draws=sampler.draws,
+            tune=sampler.tune,
+            chains=sampler.chains,
+            responder_threshold=responder_threshold,
             thresholds=DiagnosticThresholds(sampler.rhat_max, sampler.ess_min, sampler.ess_min),
         )
         if plan.model == "ancova":
@@ -100,13 +113,27 @@ def analyse_per_trial(
 
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
     names = [batch.arm_names[a] for a in active]
-    fields = ("estimate", "sd", "ci_low", "ci_high", "prob_effect_gt_margin", "prob_effect_gt_margin2", "p_value",
-              "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "diagnostics_ok", "fit_failed")
+    fields = (
+        "estimate",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "prob_effect_gt_margin",
+        "prob_effect_gt_margin2",
+        "p_value",
+        "rhat_max",
+        "ess_bulk_min",
+        "ess_tail_min",
+        "divergences",
+        "diagnostics_ok",
+        "fit_failed",
+    )
     out = {field: np.full((batch.trials, len(active)), np.nan) for field in fields}
     analysis = None
     if plan.engine == "nuts":
-        analysis = nuts_analysis(plan, len(batch.arm_names), batch.panss.shape[-1], n_max, responder_threshold,
-                                 effect_prior)
+        analysis = nuts_analysis(
+            plan, len(batch.arm_names), batch.panss.shape[-1], n_max, responder_threshold, effect_prior
+        )
     for k in range(batch.trials):
         data = impute(batch.trial(k), plan.missing) if plan.model == "ancova" else batch.trial(k)
         index = first_trial + k

@@ -12,8 +12,8 @@ import numpy as np
 
 from trialsim.inference.conjugate import ComparisonPosterior
 from trialsim.inference.data import TrialBatch
-from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.base import PANSS_TOTAL_RANGE
+from trialsim.spec.plan import AnalysisPlan
 
 
 def responders(baseline: np.ndarray, values: np.ndarray, threshold: float) -> np.ndarray:
@@ -53,8 +53,9 @@ def analyse_responders(
         ci_low=np.quantile(diff, tail, axis=-1),
         ci_high=np.quantile(diff, 1 - tail, axis=-1),
         prob_gt_margin=np.where(valid[:, None], (diff > plan.decision.margin).mean(axis=-1), 0.0),
-        prob_gt_clinical=None if plan.decision.clinical_margin is None else np.where(
-            valid[:, None], (diff > plan.decision.clinical_margin).mean(axis=-1), 0.0),
+        prob_gt_clinical=None
+        if plan.decision.clinical_margin is None
+        else np.where(valid[:, None], (diff > plan.decision.clinical_margin).mean(axis=-1), 0.0),
         df=np.full(len(seeds), np.nan),
         valid=valid,
     )

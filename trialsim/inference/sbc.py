@@ -59,19 +59,39 @@ def sbc_conjugate_ancova(
     slope = rng.normal(0, 0.2, sims)
     arm = np.tile(np.arange(n) % 2, (sims, 1))
     baseline = rng.normal(98, 20, (sims, n))
-    change = (intercept[:, None] - effect[:, None] * arm + slope[:, None] * (baseline - 98)
-              + sigma[:, None] * rng.standard_normal((sims, n)))
+    change = (
+        intercept[:, None]
+        - effect[:, None] * arm
+        + slope[:, None] * (baseline - 98)
+        + sigma[:, None] * rng.standard_normal((sims, n))
+    )
     panss = np.stack([baseline, baseline + change], axis=-1)
     batch = TrialBatch(
-        arm_names=("control", "active"), control=0, visit_weeks=np.array([0.0, 6.0]), endpoint_visit=1,
-        site=np.zeros((sims, n), dtype=int), arm=arm, randomised_week=np.zeros((sims, n)), baseline=baseline,
-        panss=panss, visit_time=np.zeros((sims, n, 2)), dropout_week=np.full((sims, n), np.inf),
-        dropout_reason="", covariates={}, end_week=np.zeros(sims), screened=np.full(sims, n),
+        arm_names=("control", "active"),
+        control=0,
+        visit_weeks=np.array([0.0, 6.0]),
+        endpoint_visit=1,
+        site=np.zeros((sims, n), dtype=int),
+        arm=arm,
+        randomised_week=np.zeros((sims, n)),
+        baseline=baseline,
+        panss=panss,
+        visit_time=np.zeros((sims, n, 2)),
+        dropout_week=np.full((sims, n), np.inf),
+        dropout_reason="",
+        covariates={},
+        end_week=np.zeros(sims),
+        screened=np.full(sims, n),
     )
-    plan = AnalysisPlan.model_validate({
-        "name": "sbc", "priors": {
-            "effect": {"mean": prior_mean, "sd": analysis_prior_sd or prior_sd, "sd_reference": sd_reference},
-            "residual": {"kind": "inverse_gamma", "shape": sigma2_shape, "scale": sigma2_scale}}})
+    plan = AnalysisPlan.model_validate(
+        {
+            "name": "sbc",
+            "priors": {
+                "effect": {"mean": prior_mean, "sd": analysis_prior_sd or prior_sd, "sd_reference": sd_reference},
+                "residual": {"kind": "inverse_gamma", "shape": sigma2_shape, "scale": sigma2_scale},
+            },
+        }
+    )
     post = analyse_ancova(batch, plan)
     scale = (post.ci_high[:, 0] - post.ci_low[:, 0]) / (2 * _t_quantile(post.df, plan.ci_prob))
     return stdtr(post.df, (effect - post.mean[:, 0]) / scale)

@@ -27,5 +27,3 @@ class Strict(BaseModel):
     """Base: unknown keys rejected, instances frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-

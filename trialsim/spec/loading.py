@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.spec.plan import AnalysisPlan
-from trialsim.spec.scenario import ConsistencyError, Scenario
+from trialsim.spec.base import ConsistencyError
+from trialsim.spec.scenario import Scenario
 
 Model = TypeVar("Model", bound=BaseModel)
 

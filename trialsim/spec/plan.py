@@ -165,20 +165,31 @@ class AnalysisPlan(Strict):
                 ("covariance", self.covariance, f"engine '{self.engine}' supports {list(COVARIANCES[self.engine])}")
             )
         if self.model == "responder" and self.engine == "conjugate":
-            for field, value in (("decision.margin", self.decision.margin),
-                                 ("decision.clinical_margin", self.decision.clinical_margin)):
+            for field, value in (
+                ("decision.margin", self.decision.margin),
+                ("decision.clinical_margin", self.decision.clinical_margin),
+            ):
                 if value is not None and not -1 < value < 1:
-                    problems.append((field, value, "for a conjugate responder model the margin is a risk difference "
-                                                   "in (−1, 1)"))
+                    problems.append(
+                        (field, value, "for a conjugate responder model the margin is a risk difference in (−1, 1)")
+                    )
         effect = self.priors.effect
         if effect.robust is not None and self.engine != "conjugate":
-            problems.append(("priors.effect.robust", "…", "robust mixture priors are supported by the conjugate engine"))
+            problems.append(
+                ("priors.effect.robust", "…", "robust mixture priors are supported by the conjugate engine")
+            )
         if effect.robust is not None and effect.sd is None and effect.from_library is None:
-            problems.append(("priors.effect.robust", "…", "a robust mixture needs an informative component (sd or "
-                                                          "from_library)"))
+            problems.append(
+                ("priors.effect.robust", "…", "a robust mixture needs an informative component (sd or from_library)")
+            )
         if effect.from_library is not None and effect.sd is not None:
-            problems.append(("priors.effect.from_library", effect.from_library.intervention,
-                             "give either sd (with mean) or from_library, not both"))
+            problems.append(
+                (
+                    "priors.effect.from_library",
+                    effect.from_library.intervention,
+                    "give either sd (with mean) or from_library, not both",
+                )
+            )
         if problems:
             raise ConsistencyError(problems)
         return self

@@ -12,8 +12,6 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from trialsim.spec.base import (
-    PANSS_SUBSCALE_RANGE,
-    PANSS_TOTAL_RANGE,
     ConsistencyError,
     NonNegativeFloat,
     PositiveFloat,
@@ -274,7 +272,9 @@ class Scenario(Strict):
     population: Population = Population()
     outcome: Outcome = Outcome()
     arms: list[Arm] = Field(min_length=2, max_length=12)
-    allocation: list[PositiveInt] | None = Field(None, description="whole-number allocation ratio per arm; default equal")
+    allocation: list[PositiveInt] | None = Field(
+        None, description="whole-number allocation ratio per arm; default equal"
+    )
     visits_weeks: list[NonNegativeFloat] = Field(min_length=2, max_length=60)
     visit_window_days: NonNegativeFloat = Field(0.0, le=28, description="visits jitter uniformly by ± this many days")
     primary_endpoint: PrimaryEndpoint
@@ -323,23 +323,38 @@ class Scenario(Strict):
         for i, arm in enumerate(self.arms):
             if not arm.control and arm.effect is None and arm.intervention is None:
                 problems.append(
-                    (f"arms.{i}.effect", None, f"active arm '{arm.name}' needs an effect (smd or points) or an intervention")
+                    (
+                        f"arms.{i}.effect",
+                        None,
+                        f"active arm '{arm.name}' needs an effect (smd or points) or an intervention",
+                    )
                 )
             if arm.treatment is not None and arm.treatment.resource not in self.resources:
                 problems.append(
-                    (f"arms.{i}.treatment.resource", arm.treatment.resource,
-                     f"no such resource; defined: {sorted(self.resources) or 'none (add a resources: section)'}")
+                    (
+                        f"arms.{i}.treatment.resource",
+                        arm.treatment.resource,
+                        f"no such resource; defined: {sorted(self.resources) or 'none (add a resources: section)'}",
+                    )
                 )
         if self.allocation is not None and len(self.allocation) != len(self.arms):
             problems.append(("allocation", self.allocation, f"give one whole number per arm ({len(self.arms)} arms)"))
         if self.primary_endpoint.week not in self.visits_weeks:
             problems.append(
-                ("primary_endpoint.week", self.primary_endpoint.week, f"must be a scheduled visit, one of {self.visits_weeks}")
+                (
+                    "primary_endpoint.week",
+                    self.primary_endpoint.week,
+                    f"must be a scheduled visit, one of {self.visits_weeks}",
+                )
             )
         gaps = [b - a for a, b in zip(self.visits_weeks, self.visits_weeks[1:])]
         if gaps and 2 * self.visit_window_days / 7.0 >= min(gaps):
             problems.append(
-                ("visit_window_days", self.visit_window_days, f"windows of ± this many days would let visits {min(gaps):g} weeks apart swap order")
+                (
+                    "visit_window_days",
+                    self.visit_window_days,
+                    f"windows of ± this many days would let visits {min(gaps):g} weeks apart swap order",
+                )
             )
         block = self.recruitment.block_size
         if block is not None and block % sum(self.ratio) != 0:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from trialsim.spec.scenario import PANSS_SUBSCALE_RANGE, PANSS_TOTAL_RANGE, Population
+from trialsim.spec.base import PANSS_SUBSCALE_RANGE, PANSS_TOTAL_RANGE
+from trialsim.spec.scenario import Population
 
 #: Uniform variates used per patient by :func:`draw_baseline`.
 BASELINE_UNIFORMS = 6

@@ -39,9 +39,15 @@ def responder_rates(
     baseline = draw_baseline(scenario.population, u[:, :BASELINE_UNIFORMS])
     het, outcome = scenario.heterogeneity, scenario.outcome
     ultra = u[:, BASELINE_UNIFORMS] < het.ultra_trs_fraction
-    params = Trajectory(outcome.sd_change, outcome.onset_weeks, outcome.patient_variance_fraction,
-                        outcome.visit_correlation, PANSS_TOTAL_RANGE, outcome.baseline_slope,
-                        scenario.population.baseline_panss.mean)
+    params = Trajectory(
+        outcome.sd_change,
+        outcome.onset_weeks,
+        outcome.patient_variance_fraction,
+        outcome.visit_correlation,
+        PANSS_TOTAL_RANGE,
+        outcome.baseline_slope,
+        scenario.population.baseline_panss.mean,
+    )
     control = outcome.control_improvement + het.site_sd * noise[:, 0]
     weeks = np.broadcast_to(visits, (n, visits.size))
     observed_baseline = np.clip(baseline.panss_total + het.rater_sd * noise[:, 1], *PANSS_TOTAL_RANGE)
@@ -50,8 +56,9 @@ def responder_rates(
         multiplier = np.where(ultra, het.ultra_trs_effect_ratio, 1.0)
         if needs_clozapine:
             multiplier = multiplier * np.where(baseline.smoker, het.smoker_exposure_ratio, 1.0)
-        scores = draw_scores(params, baseline.panss_total, control, effect * multiplier, weeks,
-                             scenario.primary_endpoint.week, z)
+        scores = draw_scores(
+            params, baseline.panss_total, control, effect * multiplier, weeks, scenario.primary_endpoint.week, z
+        )
         endpoint = np.clip(scores[:, scenario.endpoint_visit] + het.rater_sd * noise[:, 2], *PANSS_TOTAL_RANGE)
         rates.append(np.mean(responders(observed_baseline, endpoint, scenario.primary_endpoint.responder_threshold)))
     return np.asarray(rates)
