@@ -134,7 +134,9 @@ class Arm(Strict):
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
     control: bool = False
     intervention: str | None = Field(None, min_length=1)
-    versus: Literal["placebo", "sham", "treatment_as_usual"] | None = None
+    versus: str | None = Field(
+        None, min_length=1, description="library control context: placebo, sham, treatment_as_usual, other_antipsychotic…"
+    )
     effect: Effect | None = None
     effect_positive: Effect | None = Field(None, description="effect on PANSS positive change (SMD of that subscale)")
     effect_negative: Effect | None = Field(None, description="effect on PANSS negative change")
