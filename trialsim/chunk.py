@@ -121,7 +121,10 @@ def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
     scenario = job.scenario
     world = World.of(scenario)
     seeds = [trial_seed(job.seed, index) for index in range(chunk.start, chunk.stop)]
-    batch, enrolments = simulate_trials(scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance)
+    subscales = scenario.primary_endpoint.measure in ("panss_positive_change", "panss_negative_change")
+    batch, enrolments = simulate_trials(
+        scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance, subscales=subscales
+    )
     completed = batch.endpoint_observed
     columns: dict[str, object] = {
         "design_point": chunk.design_point,

@@ -47,7 +47,7 @@ class Enrolment:
 def site_rates(recruitment: Recruitment, rng: np.random.Generator) -> np.ndarray:
     """Per-site screening rate (patients per week), gamma-distributed between sites."""
     mean, cv = recruitment.rate_per_site_per_week, recruitment.rate_cv
-    if cv == 0:
+    if cv < 1e-6:  # identical sites (a gamma with a vanishing CV is a point mass)
         return np.full(recruitment.sites, mean)
     shape = 1.0 / cv**2
     return rng.gamma(shape, mean / shape, size=recruitment.sites)

@@ -96,12 +96,14 @@ def simulate_trials(
     *,
     world: World | None = None,
     assurance: bool = False,
+    subscales: bool = True,
     log: bool = False,
 ) -> tuple[TrialBatch, list[Enrolment]]:
     """Simulate one trial per seed, each with ``sample_size`` randomised patients.
 
     With ``assurance``, each active arm's true effect on the total (and proportionally on the subscales) is drawn
-    per trial from its design prior; otherwise it is the arm's point value.
+    per trial from its design prior; otherwise it is the arm's point value. ``subscales=False`` skips the positive
+    and negative trajectories (their variates are still drawn, so every other number is unchanged).
     """
     world = world or World.of(scenario)
     layout = world.layout
@@ -154,26 +156,31 @@ def simulate_trials(
     total = draw_scores(
         total_params, baseline.panss_total, control, patient_effect[..., 0], rel_weeks, endpoint_week, z_total, delay
     )
-    sub = scenario.subscales
-    subscores = {}
-    for k, (name, sd, share, base) in enumerate(
-        (
-            ("positive", sub.positive_sd_change, sub.positive_control_share, baseline.panss_positive),
-            ("negative", sub.negative_sd_change, sub.negative_control_share, baseline.panss_negative),
-        ),
-        start=1,
-    ):
-        params = Trajectory(
-            sd, outcome.onset_weeks, outcome.patient_variance_fraction, outcome.visit_correlation, PANSS_SUBSCALE_RANGE
-        )
-        normals_k = correlated(z_total, z[..., layout.normal[name]], sub.correlation_with_total)
-        subscores[name] = draw_scores(
-            params, base, control * share, patient_effect[..., k], rel_weeks, endpoint_week, normals_k, delay
-        )
     rater = z[..., layout.normal["rater"]] * het.rater_sd
-    observed_total = np.clip(total + rater[..., :n_visits], *PANSS_TOTAL_RANGE)
-    observed_pos = np.clip(subscores["positive"] + rater[..., n_visits : 2 * n_visits], *PANSS_SUBSCALE_RANGE)
-    observed_neg = np.clip(subscores["negative"] + rater[..., 2 * n_visits :], *PANSS_SUBSCALE_RANGE)
+    observed_total = np.clip(total + rater[..., :n_visits], *PANSS_TOTAL_RANGE) if het.rater_sd else total
+    observed_sub: dict[str, np.ndarray | None] = {"positive": None, "negative": None}
+    if subscales:
+        sub = scenario.subscales
+        for k, (name, sd, share, base) in enumerate(
+            (
+                ("positive", sub.positive_sd_change, sub.positive_control_share, baseline.panss_positive),
+                ("negative", sub.negative_sd_change, sub.negative_control_share, baseline.panss_negative),
+            ),
+            start=1,
+        ):
+            params = Trajectory(
+                sd,
+                outcome.onset_weeks,
+                outcome.patient_variance_fraction,
+                outcome.visit_correlation,
+                PANSS_SUBSCALE_RANGE,
+            )
+            normals_k = correlated(z_total, z[..., layout.normal[name]], sub.correlation_with_total)
+            scores = draw_scores(
+                params, base, control * share, patient_effect[..., k], rel_weeks, endpoint_week, normals_k, delay
+            )
+            noise = rater[..., k * n_visits : (k + 1) * n_visits]
+            observed_sub[name] = np.clip(scores + noise, *PANSS_SUBSCALE_RANGE) if het.rater_sd else scores
 
     dropout, reason = _dropout(scenario, world, arm, u, observed_total, total, rel_weeks)
     last_visit = rel_weeks[..., -1]
@@ -206,8 +213,8 @@ def simulate_trials(
         covariates=covariates,
         end_week=leaves.max(axis=-1),
         screened=np.array([e.screened for e in enrolments]),
-        panss_positive=masked(observed_pos),
-        panss_negative=masked(observed_neg),
+        panss_positive=None if observed_sub["positive"] is None else masked(observed_sub["positive"]),
+        panss_negative=None if observed_sub["negative"] is None else masked(observed_sub["negative"]),
         dropout_code=reason,
         dropout_reasons=("", scenario.dropout.reason, "adverse_event", "neutropenia"),
         true_effect=nominal * world.marginal_effect_factor(scenario)[None, :, None],

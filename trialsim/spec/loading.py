@@ -10,8 +10,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from trialsim.exceptions import Problem, ScenarioError
-from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.base import ConsistencyError
+from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
 Model = TypeVar("Model", bound=BaseModel)

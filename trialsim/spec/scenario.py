@@ -135,7 +135,7 @@ class Arm(Strict):
     control: bool = False
     intervention: str | None = Field(None, min_length=1)
     versus: str | None = Field(
-        None, min_length=1, description="library control context: placebo, sham, treatment_as_usual, other_antipsychotic…"
+        None, min_length=1, description="library control context: placebo, sham, treatment_as_usual, …"
     )
     effect: Effect | None = None
     effect_positive: Effect | None = Field(None, description="effect on PANSS positive change (SMD of that subscale)")
