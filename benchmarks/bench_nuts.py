@@ -35,45 +35,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from trialsim.inference.data import TrialData  # noqa: E402
-
-
-def synthetic_trial(
-    seed: int, n_per_arm: int = 100, effect: float = 5.0, visit_weeks=(0, 2, 4, 6, 8, 12), dropout_rate: float = 0.15
-) -> TrialData:
-    rng = np.random.default_rng(seed)
-    weeks = np.asarray(visit_weeks, dtype=float)
-    frac = weeks / weeks[-1]
-    arm = np.repeat(np.arange(2), n_per_arm)
-    n = arm.size
-    baseline = rng.normal(98.0, 20.0, n)
-    u = rng.normal(0.0, 10.0, n)[:, None]
-    change = (
-        -(4.0 + effect * arm[:, None]) * frac[None, :]
-        - 0.2 * (baseline[:, None] - 98.0) * frac[None, :]
-        + (u + rng.normal(0.0, 8.0, (n, weeks.size))) * (frac[None, :] > 0)
-    )
-    panss = baseline[:, None] + change
-    panss[:, 0] = baseline
-    drop = rng.random(n) < dropout_rate
-    last = np.where(drop, rng.integers(0, weeks.size - 1, n), weeks.size - 1)
-    panss = np.where(np.arange(weeks.size)[None, :] <= last[:, None], panss, np.nan)
-    return TrialData(
-        arm_names=("control", "active"),
-        control=0,
-        visit_weeks=weeks,
-        endpoint_visit=weeks.size - 1,
-        site=np.zeros(n, dtype=int),
-        arm=arm,
-        randomised_week=np.zeros(n),
-        baseline=baseline,
-        panss=panss,
-        visit_time=np.where(np.isfinite(panss), weeks[None, :], np.nan),
-        dropout_week=np.where(drop, weeks[last] + 0.5, np.inf),
-        dropout_reason=np.where(drop, "withdrawal", ""),
-    )
-
-
-# ---------------------------------------------------------------------------------------------- naive
+from trialsim.testing import synthetic_trial  # noqa: E402
 
 
 def naive_fit(kind: str, data: TrialData, seed: int, draws: int, tune: int, chains: int) -> float:

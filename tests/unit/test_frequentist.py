@@ -13,52 +13,12 @@ from trialsim.exceptions import ScenarioError
 from trialsim.inference.data import TrialData
 from trialsim.inference.diagnostics import RECORD_KEYS
 from trialsim.inference.frequentist import ancova_design, ancova_ttest, longitudinal_arrays, mmrm
+from trialsim.testing import synthetic_trial as shared_synthetic_trial
 
 
-def synthetic_trial(
-    seed: int,
-    n_per_arm: int = 60,
-    effect: float = 5.0,
-    n_arms: int = 2,
-    visit_weeks=(0, 2, 4, 8),
-    sd_intercept: float = 10.0,
-    sd_resid: float = 8.0,
-    dropout_rate: float = 0.0,
-) -> TrialData:
-    """baseline ~ N(98, 20); change = −(4 + δ·arm)·w/W − 0.2·(baseline − 98)·w/W + intercept + residual."""
-    rng = np.random.default_rng(seed)
-    weeks = np.asarray(visit_weeks, dtype=float)
-    frac = weeks / weeks[-1]
-    arm = np.repeat(np.arange(n_arms), n_per_arm)
-    n = arm.size
-    baseline = rng.normal(98.0, 20.0, n)
-    delta = np.where(arm == 0, 0.0, effect * arm / max(n_arms - 1, 1))
-    u = rng.normal(0.0, sd_intercept, n)[:, None]
-    change = (
-        -(4.0 + delta[:, None]) * frac[None, :]
-        - 0.2 * (baseline[:, None] - 98.0) * frac[None, :]
-        + (u + rng.normal(0.0, sd_resid, (n, weeks.size))) * (frac[None, :] > 0)
-    )
-    panss = baseline[:, None] + change
-    panss[:, 0] = baseline
-    drop = rng.random(n) < dropout_rate
-    last = np.where(drop, rng.integers(0, weeks.size - 1, n), weeks.size - 1)
-    panss = np.where(np.arange(weeks.size)[None, :] <= last[:, None], panss, np.nan)
-    names = ("control",) + tuple(f"active{k}" for k in range(1, n_arms))
-    return TrialData(
-        arm_names=names,
-        control=0,
-        visit_weeks=weeks,
-        endpoint_visit=weeks.size - 1,
-        site=np.zeros(n, dtype=int),
-        arm=arm,
-        randomised_week=np.zeros(n),
-        baseline=baseline,
-        panss=panss,
-        visit_time=np.where(np.isfinite(panss), weeks[None, :], np.nan),
-        dropout_week=np.where(drop, weeks[last] + 0.5, np.inf),
-        dropout_reason=np.where(drop, "withdrawal", ""),
-    )
+def synthetic_trial(seed: int, n_per_arm: int = 60, visit_weeks=(0, 2, 4, 8), dropout_rate: float = 0.0, **kw):
+    """The shared synthetic generator with this file's defaults (smaller trials, no dropout)."""
+    return shared_synthetic_trial(seed, n_per_arm=n_per_arm, visit_weeks=visit_weeks, dropout_rate=dropout_rate, **kw)
 
 
 def _per_visit_ols(data: TrialData, visit: int):

@@ -21,7 +21,7 @@ from trialsim.spec.base import PANSS_SUBSCALE_RANGE, PANSS_TOTAL_RANGE
 from trialsim.spec.scenario import Scenario
 from trialsim.world.arms import ResolvedArm, adverse_event_names, resolve_arms
 from trialsim.world.dropout import exponential_time, hazard_for, outcome_driven_time
-from trialsim.world.outcome import Trajectory, correlated, draw_scores
+from trialsim.world.outcome import Trajectory, correlated, draw_scores, total_trajectory
 from trialsim.world.population import BASELINE_UNIFORMS, draw_baseline
 
 
@@ -143,15 +143,7 @@ def simulate_trials(
     rel_weeks = _visit_weeks(scenario, u[..., layout.uniform["jitter"]])
     control = scenario.outcome.control_improvement + het.site_sd * np.take_along_axis(np.stack(site_z), site, axis=1)
     outcome = scenario.outcome
-    total_params = Trajectory(
-        outcome.sd_change,
-        outcome.onset_weeks,
-        outcome.patient_variance_fraction,
-        outcome.visit_correlation,
-        PANSS_TOTAL_RANGE,
-        outcome.baseline_slope,
-        scenario.population.baseline_panss.mean,
-    )
+    total_params = total_trajectory(scenario)
     z_total = z[..., layout.normal["total"]]
     total = draw_scores(
         total_params, baseline.panss_total, control, patient_effect[..., 0], rel_weeks, endpoint_week, z_total, delay

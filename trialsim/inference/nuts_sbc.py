@@ -66,10 +66,23 @@ KINDS: tuple[str, ...] = ("ancova", "longitudinal", "responder")
 #: effect prior sd 4·σ/12. Longitudinal: σ, τ ~ HalfNormal(10). The nuisance (intercept/visit means, baseline
 #: slopes, control log-odds) priors are proper N(0, nuisance_sd) — and the generator draws from them too.
 SBC_PRIORS: dict[str, dict[str, Any]] = {
-    "ancova": dict(effect_prior=(2.0, 4.0), prior_scaled_by_sigma=True, sigma_ref=12.0,
-                   sigma_prior="inverse_gamma", sigma2_shape=4.0, sigma2_rate=432.0, nuisance_sd=8.0),
-    "longitudinal": dict(residual="random_intercept", effect_prior=(2.0, 4.0), vague_sd=4.0, nuisance_sd=8.0,
-                         sigma_prior="halfnormal", sigma_scale=10.0),
+    "ancova": dict(
+        effect_prior=(2.0, 4.0),
+        prior_scaled_by_sigma=True,
+        sigma_ref=12.0,
+        sigma_prior="inverse_gamma",
+        sigma2_shape=4.0,
+        sigma2_rate=432.0,
+        nuisance_sd=8.0,
+    ),
+    "longitudinal": dict(
+        residual="random_intercept",
+        effect_prior=(2.0, 4.0),
+        vague_sd=4.0,
+        nuisance_sd=8.0,
+        sigma_prior="halfnormal",
+        sigma_scale=10.0,
+    ),
     "responder": dict(effect_prior=(0.3, 0.8), nuisance_sd=1.5),
 }
 
@@ -155,15 +168,31 @@ def _trial(weeks: np.ndarray, arm: np.ndarray, baseline: np.ndarray, post: np.nd
     panss = np.column_stack([baseline, post])
     observed = np.isfinite(panss)
     return TrialData(
-        arm_names=("control", "active"), control=0, visit_weeks=weeks, endpoint_visit=weeks.size - 1,
-        site=np.zeros(n, dtype=int), arm=arm, randomised_week=np.zeros(n), baseline=baseline, panss=panss,
-        visit_time=np.where(observed, weeks[None, :], np.nan), dropout_week=np.full(n, np.inf),
+        arm_names=("control", "active"),
+        control=0,
+        visit_weeks=weeks,
+        endpoint_visit=weeks.size - 1,
+        site=np.zeros(n, dtype=int),
+        arm=arm,
+        randomised_week=np.zeros(n),
+        baseline=baseline,
+        panss=panss,
+        visit_time=np.where(observed, weeks[None, :], np.nan),
+        dropout_week=np.full(n, np.inf),
         dropout_reason=np.full(n, "", dtype=object),
     )
 
 
-def simulate_trial(kind: str, prior, rng: np.random.Generator, *, n_per_arm: int = 25, n_visits: int = 4,
-                   missing: float = 0.05, responder_threshold: float = 0.20) -> tuple[float, TrialData]:
+def simulate_trial(
+    kind: str,
+    prior,
+    rng: np.random.Generator,
+    *,
+    n_per_arm: int = 25,
+    n_visits: int = 4,
+    missing: float = 0.05,
+    responder_threshold: float = 0.20,
+) -> tuple[float, TrialData]:
     """Draw all parameters of model ``kind`` from ``prior`` (a :class:`~trialsim.inference.nuts.PriorSpec`, one
     active arm) and one trial from the likelihood; return (true effect, trial). See the module docstring.
 
@@ -201,8 +230,13 @@ def simulate_trial(kind: str, prior, rng: np.random.Generator, *, n_per_arm: int
         observed = rng.random((n, T)) >= missing
         any_obs = observed.any(axis=1)
         base_c = baseline - (baseline[any_obs].mean() if any_obs.any() else 0.0)
-        change = (mean[None, :] - arm[:, None] * delta[None, :] + base_c[:, None] * slope[None, :]
-                  + tau * rng.standard_normal((n, 1)) + sigma * rng.standard_normal((n, T)))
+        change = (
+            mean[None, :]
+            - arm[:, None] * delta[None, :]
+            + base_c[:, None] * slope[None, :]
+            + tau * rng.standard_normal((n, 1))
+            + sigma * rng.standard_normal((n, T))
+        )
         post = np.where(observed, baseline[:, None] + change, np.nan)
         weeks = np.linspace(0.0, ENDPOINT_WEEK, n_visits)
         return float(delta[T - 1]), _trial(weeks, arm, baseline, post)
@@ -234,8 +268,15 @@ def thin_draws(effect: np.ndarray, n_draws: int) -> np.ndarray:
     return flat[idx]
 
 
-def build_analysis(kind: str, *, n_visits: int = 4, draws: int | None = None, tune: int | None = None,
-                   chains: int | None = None, overrides: dict[str, Any] | None = None):
+def build_analysis(
+    kind: str,
+    *,
+    n_visits: int = 4,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    overrides: dict[str, Any] | None = None,
+):
     """The NutsAnalysis of ``kind`` with the SBC priors (:data:`SBC_PRIORS` updated by ``overrides``)."""
     from trialsim.inference.nuts import NutsAnalysis
 
@@ -273,8 +314,13 @@ def nuts_sbc(
     """
     start = time.perf_counter()
     truth_analysis = build_analysis(kind, n_visits=n_visits, draws=draws, tune=tune, chains=chains)
-    analysis = truth_analysis if not analysis_overrides else build_analysis(
-        kind, n_visits=n_visits, draws=draws, tune=tune, chains=chains, overrides=analysis_overrides)
+    analysis = (
+        truth_analysis
+        if not analysis_overrides
+        else build_analysis(
+            kind, n_visits=n_visits, draws=draws, tune=tune, chains=chains, overrides=analysis_overrides
+        )
+    )
     build_seconds = time.perf_counter() - start
     if n_rank_draws > analysis.draws * analysis.chains:
         raise ValueError(f"n_rank_draws={n_rank_draws} exceeds the {analysis.draws * analysis.chains} draws per fit")
@@ -283,9 +329,15 @@ def nuts_sbc(
     start = time.perf_counter()
     for i in range(sims):
         data_ss, fit_ss = np.random.SeedSequence(seed, spawn_key=(i,)).spawn(2)
-        true_effect, data = simulate_trial(kind, prior, np.random.default_rng(data_ss), n_per_arm=n_per_arm,
-                                           n_visits=n_visits, missing=missing,
-                                           responder_threshold=analysis.responder_threshold)
+        true_effect, data = simulate_trial(
+            kind,
+            prior,
+            np.random.default_rng(data_ss),
+            n_per_arm=n_per_arm,
+            n_visits=n_visits,
+            missing=missing,
+            responder_threshold=analysis.responder_threshold,
+        )
         result = analysis.fit(data, seed=fit_ss, keep_idata=True)
         if result.failed or result.idata is None:
             failed.append(i)
@@ -299,9 +351,15 @@ def nuts_sbc(
         ok.append(bool(rec["diagnostics_ok"]))
         div.append(int(rec["divergences"]))
     return NutsSbcResult(
-        kind=kind, ranks=np.asarray(ranks, dtype=int), max_rank=int(n_rank_draws), truth=np.asarray(truth),
-        posterior_mean=np.asarray(post_mean), diagnostics_ok=np.asarray(ok, dtype=bool),
-        divergences=np.asarray(div, dtype=int), failed=failed, seconds=time.perf_counter() - start,
+        kind=kind,
+        ranks=np.asarray(ranks, dtype=int),
+        max_rank=int(n_rank_draws),
+        truth=np.asarray(truth),
+        posterior_mean=np.asarray(post_mean),
+        diagnostics_ok=np.asarray(ok, dtype=bool),
+        divergences=np.asarray(div, dtype=int),
+        failed=failed,
+        seconds=time.perf_counter() - start,
         build_seconds=build_seconds,
     )
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trialsim.spec.base import PANSS_TOTAL_RANGE
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -30,6 +32,20 @@ class Trajectory:
     score_range: tuple[float, float]
     baseline_slope: float = 0.0
     baseline_mean: float = 0.0
+
+
+def total_trajectory(scenario) -> Trajectory:
+    """The PANSS-total trajectory parameters of a scenario (``outcome`` and the population's baseline mean)."""
+    outcome = scenario.outcome
+    return Trajectory(
+        outcome.sd_change,
+        outcome.onset_weeks,
+        outcome.patient_variance_fraction,
+        outcome.visit_correlation,
+        PANSS_TOTAL_RANGE,
+        outcome.baseline_slope,
+        scenario.population.baseline_panss.mean,
+    )
 
 
 def response_shape(weeks: np.ndarray, onset_weeks: float, endpoint_week: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from trialsim.inference.responder import responders
 from trialsim.spec.base import PANSS_TOTAL_RANGE
 from trialsim.spec.scenario import Scenario
-from trialsim.world.outcome import Trajectory, draw_scores
+from trialsim.world.outcome import draw_scores, total_trajectory
 from trialsim.world.population import BASELINE_UNIFORMS, draw_baseline
 
 TRUTH_SPAWN_KEY = 2**31 - 1  # child of the master seed reserved for truth computations
@@ -39,15 +39,7 @@ def responder_rates(
     baseline = draw_baseline(scenario.population, u[:, :BASELINE_UNIFORMS])
     het, outcome = scenario.heterogeneity, scenario.outcome
     ultra = u[:, BASELINE_UNIFORMS] < het.ultra_trs_fraction
-    params = Trajectory(
-        outcome.sd_change,
-        outcome.onset_weeks,
-        outcome.patient_variance_fraction,
-        outcome.visit_correlation,
-        PANSS_TOTAL_RANGE,
-        outcome.baseline_slope,
-        scenario.population.baseline_panss.mean,
-    )
+    params = total_trajectory(scenario)
     control = outcome.control_improvement + het.site_sd * noise[:, 0]
     weeks = np.broadcast_to(visits, (n, visits.size))
     observed_baseline = np.clip(baseline.panss_total + het.rater_sd * noise[:, 1], *PANSS_TOTAL_RANGE)
