@@ -401,6 +401,9 @@ def main() -> None:
     except ScenarioError as error:  # a user mistake that slipped past a command's own handling
         err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was written")
+        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -102,6 +102,20 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
                 True,
             )
         )
+    if plan.engine != "conjugate" and scenario.primary_endpoint.measure in (
+        "panss_positive_change",
+        "panss_negative_change",
+    ):
+        problems.append(
+            Problem(
+                "",
+                "primary_endpoint.measure",
+                f"the {plan.engine} engine analyses PANSS total change or "
+                "responders; use a conjugate plan for subscale endpoints",
+                scenario.primary_endpoint.measure,
+                True,
+            )
+        )
     if plan.priors.effect.from_library is not None:
         try:
             effect_prior_points(plan)

@@ -162,3 +162,9 @@ def test_stress_flat_prior_bayes_equals_t_test(tmp_path):
     freq = pd.read_parquet(tmp_path / "textbook_two_arm__ancova_ttest" / "trials.parquet")
     assert (bayes["active.success"] == freq["active.success"]).all()
     assert (abs(bayes["active.estimate"] - freq["active.estimate"]) < 1e-8).all()
+
+
+def test_per_trial_engine_refuses_subscale_endpoint():
+    result = runner.invoke(app, ["run", "rtms_vs_sham_limited_chairs", "--plan", "ancova_ttest", "--trials", "2"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "primary_endpoint.measure" in result.output
