@@ -120,6 +120,11 @@ class SimulationResults:
                 "plan_hash": content_hash(plan),
             },
         }
+        if "worker_pid" in trials:
+            # Which process fitted which trial varies with the pool; keep only the compile count, not the table.
+            per_worker = trials.groupby("worker_pid")["compiles_in_worker"].max()
+            summary["nuts"] = {"worker_processes": int(per_worker.size), "compilations": int(per_worker.sum())}
+            trials = trials.drop(columns=["worker_pid", "compiles_in_worker"])
         return cls(trials=trials, summary=summary)
 
     def performance(self) -> pd.DataFrame:
