@@ -88,8 +88,9 @@ def randomisation_times(
         more_times, more_passes = _screenings(recruitment, rates, times[:, -1], batch, rng)
         times, passes = np.hstack([times, more_times]), np.hstack([passes, more_passes])
     randomised = np.where(passes, times, np.inf).ravel()
-    # Stable sort: simultaneous randomisations are taken in site order.
-    order = np.argsort(randomised, kind="stable")[:target]
+    # The target earliest randomisations, in time order; simultaneous ones in site order (flat index).
+    order = np.argpartition(randomised, target - 1)[:target]
+    order = order[np.lexsort((order, randomised[order]))]
     weeks = randomised[order]
     site = order // times.shape[1]
     rank = np.cumsum(passes, axis=1).ravel()[order] - 1

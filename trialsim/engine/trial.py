@@ -27,10 +27,13 @@ from trialsim.world.population import BASELINE_UNIFORMS, draw_baseline
 
 @dataclass(frozen=True)
 class VariateLayout:
-    """Column blocks of the per-patient uniform and normal variates of a scenario."""
+    """Column blocks of the per-patient variates of a scenario: uniforms and normals from the trial's generator,
+    and the optional normals (subscale trajectories, rater noise) from a second generator of the same trial seed
+    that is only created when they are needed (so skipping them changes no other number)."""
 
     uniform: dict[str, slice]
     normal: dict[str, slice]
+    extra: dict[str, slice]
 
     @classmethod
     def for_scenario(cls, visits: int, adverse_events: int) -> VariateLayout:
@@ -53,13 +56,12 @@ class VariateLayout:
                 ("ae_onset", adverse_events),
             ]
         )
-        normal = blocks(
-            [("total", visits + 1), ("positive", visits + 1), ("negative", visits + 1), ("rater", 3 * visits)]
-        )
-        return cls(uniform, normal)
+        normal = blocks([("total", visits + 1)])
+        extra = blocks([("positive", visits + 1), ("negative", visits + 1), ("rater", 3 * visits)])
+        return cls(uniform, normal, extra)
 
     def width(self, kind: str) -> int:
-        blocks = self.uniform if kind == "uniform" else self.normal
+        blocks = {"uniform": self.uniform, "normal": self.normal, "extra": self.extra}[kind]
         return max(s.stop for s in blocks.values())
 
 
@@ -89,6 +91,10 @@ class World:
         return np.asarray(factors)
 
 
+#: Second spawn-key element of the optional-variates stream (the analysis stream of a trial uses 1).
+EXTRA_STREAM = 2
+
+
 def simulate_trials(
     scenario: Scenario,
     sample_size: int,
@@ -111,18 +117,24 @@ def simulate_trials(
     with_resources = any(a.treatment is not None for a in scenario.arms)
     if with_resources:
         from trialsim.engine.delivery import course_end_weeks, recruit_with_delivery
-    enrolments, effect_z, uniforms, normals, site_z = [], [], [], [], []
+    het = scenario.heterogeneity
+    need_extra = subscales or het.rater_sd > 0
+    enrolments, effect_z, uniforms, normals, extras, site_z = [], [], [], [], [], []
     for seed in seeds:
         rng = np.random.default_rng(seed)
         effect_z.append(rng.standard_normal(n_arms))
         uniforms.append(rng.random((sample_size, layout.width("uniform"))))
         normals.append(rng.standard_normal((sample_size, layout.width("normal"))))
+        if need_extra:
+            extra_seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (EXTRA_STREAM,))
+            extras.append(np.random.default_rng(extra_seed).standard_normal((sample_size, layout.width("extra"))))
         site_z.append(rng.standard_normal(scenario.recruitment.sites))
         if with_resources:
             enrolments.append(recruit_with_delivery(scenario, sample_size, rng, log=log))
         else:
             enrolments.append(recruit(scenario.recruitment, scenario.ratio, sample_size, rng, log=log))
     u, z = np.stack(uniforms), np.stack(normals)
+    x = np.stack(extras) if need_extra else None
     arm = np.stack([e.arm for e in enrolments])
     site = np.stack([e.site for e in enrolments])
     randomised = np.stack([e.week for e in enrolments])
@@ -130,7 +142,6 @@ def simulate_trials(
 
     # True effects per trial and arm (points), then per patient with heterogeneity.
     nominal = _true_effects(world, scenario, np.stack(effect_z), assurance)  # (K, A, 3): total, positive, negative
-    het = scenario.heterogeneity
     ultra = u[..., layout.uniform["ultra_trs"]][..., 0] < het.ultra_trs_fraction
     baseline = draw_baseline(scenario.population, u[..., layout.uniform["baseline"]])
     dependent = np.array([a.clozapine_dependent for a in scenario.arms])[arm]
@@ -148,7 +159,7 @@ def simulate_trials(
     total = draw_scores(
         total_params, baseline.panss_total, control, patient_effect[..., 0], rel_weeks, endpoint_week, z_total, delay
     )
-    rater = z[..., layout.normal["rater"]] * het.rater_sd
+    rater = x[..., layout.extra["rater"]] * het.rater_sd if need_extra else None
     observed_total = np.clip(total + rater[..., :n_visits], *PANSS_TOTAL_RANGE) if het.rater_sd else total
     observed_sub: dict[str, np.ndarray | None] = {"positive": None, "negative": None}
     if subscales:
@@ -167,7 +178,7 @@ def simulate_trials(
                 outcome.visit_correlation,
                 PANSS_SUBSCALE_RANGE,
             )
-            normals_k = correlated(z_total, z[..., layout.normal[name]], sub.correlation_with_total)
+            normals_k = correlated(z_total, x[..., layout.extra[name]], sub.correlation_with_total)
             scores = draw_scores(
                 params, base, control * share, patient_effect[..., k], rel_weeks, endpoint_week, normals_k, delay
             )
