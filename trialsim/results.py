@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -136,7 +137,7 @@ class SimulationResults:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         summary_path, trials_path = out / "summary.json", out / "trials.parquet"
-        summary_path.write_text(json.dumps(self.summary, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+        summary_path.write_text(json.dumps(_json_safe(self.summary), indent=2) + "\n", encoding="utf-8")
         self.trials.to_parquet(trials_path, index=False)
         return summary_path, trials_path
 
@@ -146,3 +147,16 @@ class SimulationResults:
         out = Path(out_dir)
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         return cls(trials=pd.read_parquet(out / "trials.parquet"), summary=summary)
+
+
+def _json_safe(value: Any) -> Any:
+    """Standard JSON: NaN and infinities become null; numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
