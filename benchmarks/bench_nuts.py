@@ -40,6 +40,15 @@ from trialsim.testing import synthetic_trial  # noqa: E402
 
 def naive_fit(kind: str, data: TrialData, seed: int, draws: int, tune: int, chains: int) -> float:
     """Build the model from this trial's data and call pm.sample; returns the posterior mean effect."""
+    settings = dict(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=1,
+        random_seed=seed,
+        progressbar=False,
+        compute_convergence_checks=False,
+    )
     import pymc as pm
 
     if kind == "ancova":
@@ -53,15 +62,7 @@ def naive_fit(kind: str, data: TrialData, seed: int, draws: int, tune: int, chai
             slope = pm.Normal("slope", 0.0, 1000.0)
             sigma = pm.HalfNormal("sigma", 50.0)
             pm.Normal("y", intercept - effect * arm + slope * base, sigma, observed=y)
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=1,
-                random_seed=seed,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
+            idata = pm.sample(**settings)
     else:
         change = data.panss[:, 1:] - data.baseline[:, None]
         pat, vis = np.nonzero(np.isfinite(change))
@@ -78,15 +79,7 @@ def naive_fit(kind: str, data: TrialData, seed: int, draws: int, tune: int, chai
             z = pm.Normal("z", 0.0, 1.0, shape=data.n)
             mu = means[vis] - effects[vis] * arm[pat] + slopes[vis] * base[pat] + tau * z[pat]
             pm.Normal("y", mu, sigma, observed=change[pat, vis])
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=1,
-                random_seed=seed,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
+            idata = pm.sample(**settings)
         return float(idata.posterior["effects"][..., data.endpoint_visit - 1].mean())
     return float(idata.posterior["effect"].mean())
 

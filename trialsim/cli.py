@@ -20,6 +20,13 @@ from trialsim.results import SimulationResults
 from trialsim.spec import AnalysisPlan, Scenario
 from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
 
+# Options shared by run, compare and stress.
+Trials = Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point (or cell)")]
+Seed = Annotated[Optional[int], typer.Option(min=0, help="master seed (default: fresh entropy, recorded in outputs)")]
+Workers = Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -58,17 +65,13 @@ def fail(error: ScenarioError) -> typer.Exit:
 def run(
     scenario: Annotated[str, typer.Argument(help="scenario YAML file, or the name of a bundled scenario")],
     plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
-    trials: Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point")] = 1000,
-    seed: Annotated[
-        Optional[int], typer.Option(min=0, help="master seed (default: fresh entropy, recorded in the output)")
-    ] = None,
-    workers: Annotated[
-        Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")
-    ] = None,
+    trials: Trials = 1000,
+    seed: Seed = None,
+    workers: Workers = None,
     out_dir: Annotated[Path, typer.Option("--out", help="directory for summary.json and trials.parquet")] = Path(
         "trialsim-out"
     ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Quiet = False,
     keep_idata: Annotated[
         int,
         typer.Option(
@@ -202,15 +205,13 @@ def _safety_lines(point: dict) -> list[str]:
 @app.command()
 def compare(
     scenarios: Annotated[list[str], typer.Argument(help="scenario files or bundled names, printed side by side")],
-    trials: Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point")] = 1000,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="master seed (shared by all scenarios)")] = None,
-    workers: Annotated[
-        Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")
-    ] = None,
+    trials: Trials = 1000,
+    seed: Seed = None,
+    workers: Workers = None,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="if given, each scenario's results go to OUT/<scenario name>/")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Run several scenarios and print them side by side: power, assurance, N, duration, dropout, AEs, sessions.
 
@@ -290,15 +291,13 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
 def stress(
     scenarios: Annotated[list[str], typer.Argument(help="scenario files or bundled names (include null twins)")],
     plans: Annotated[list[str], typer.Option("--plans", help="analysis-plan files or bundled names (repeat)")],
-    trials: Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per cell")] = 1000,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="master seed (shared by all cells)")] = None,
-    workers: Annotated[
-        Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")
-    ] = None,
+    trials: Trials = 1000,
+    seed: Seed = None,
+    workers: Workers = None,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="if given, each cell's results go to OUT/<scenario>__<plan>/")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Cross scenarios with analysis plans: type I error (null scenarios) or power, bias, RMSE, coverage, MCSE and
     the share of fits failing diagnostics, per cell, at each scenario's largest sample size.

@@ -110,24 +110,12 @@ def analyse_per_trial(
 ) -> PerTrialResult:
     """Fit every trial of the batch with the plan's NUTS or frequentist engine."""
     from trialsim.inference import frequentist
+    from trialsim.inference.diagnostics import RECORD_KEYS
 
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
     names = [batch.arm_names[a] for a in active]
-    fields = (
-        "estimate",
-        "sd",
-        "ci_low",
-        "ci_high",
-        "prob_effect_gt_margin",
-        "prob_effect_gt_margin2",
-        "p_value",
-        "rhat_max",
-        "ess_bulk_min",
-        "ess_tail_min",
-        "divergences",
-        "diagnostics_ok",
-        "fit_failed",
-    )
+    # Every numeric field of a per-arm record (the record layout is defined once, in diagnostics.RECORD_KEYS).
+    fields = tuple(key for key in RECORD_KEYS if key not in ("arm", "df", "mcse", "n_analysed", "error"))
     out = {field: np.full((batch.trials, len(active)), np.nan) for field in fields}
     analysis = None
     if plan.engine == "nuts":
