@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk
-from trialsim.engine.trial import World
+from trialsim.engine.cohort import World
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan

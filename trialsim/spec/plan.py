@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from trialsim.spec.adaptive import Adaptation
 from trialsim.spec.base import ConsistencyError, Strict
 
 Model = Literal["ancova", "longitudinal", "responder"]
@@ -138,6 +139,7 @@ class AnalysisPlan(Strict):
     )
     priors: Priors = Priors()
     decision: DecisionRule = DecisionRule()
+    interim: Adaptation | None = Field(None, description="decisions at the design's interim looks")
     sampler: Sampler = Sampler()
     ci_prob: float = Field(0.95, gt=0.5, lt=1.0, description="probability of the reported credible interval")
     posterior_draws: int = Field(

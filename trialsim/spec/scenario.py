@@ -20,6 +20,7 @@ from trialsim.spec.base import (
     Strict,
 )
 from trialsim.spec.delivery import Resource, Treatment
+from trialsim.spec.looks import Interim
 
 
 class NormalParams(Strict):
@@ -285,6 +286,7 @@ class Scenario(Strict):
     subscales: Subscales = Subscales()
     heterogeneity: Heterogeneity = Heterogeneity()
     resources: dict[str, Resource] = Field(default_factory=dict, description="per-site treatment resources by name")
+    interim: Interim | None = Field(None, description="interim looks (decisions: the analysis plan's interim rules)")
     assurance: bool = Field(
         False, description="also simulate with each active arm's true effect drawn from its design prior"
     )
