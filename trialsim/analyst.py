@@ -63,11 +63,11 @@ def analyse(
     extra per-trial columns (diagnostics of per-trial engines)."""
     scenario, plan = job.scenario, job.plan
     measure = scenario.primary_endpoint.measure
+    if plan.engine == "conjugate" and measure != "responder":  # exact, no random numbers
+        return analyse_ancova(batch, plan, MEASURES[measure][1], effect_prior_points(plan)), {}
     seeds = analysis_seeds(job.seed, trials, look)
     if plan.engine == "conjugate":
-        if measure == "responder":
-            return analyse_responders(batch, plan, scenario.primary_endpoint.responder_threshold, seeds), {}
-        return analyse_ancova(batch, plan, MEASURES[measure][1], effect_prior_points(plan)), {}
+        return analyse_responders(batch, plan, scenario.primary_endpoint.responder_threshold, seeds), {}
     if measure not in ("panss_total_change", "responder"):
         raise AnalysisError(f"the {plan.engine} engine analyses PANSS total (or responders), not {measure}")
     result = analyse_per_trial(

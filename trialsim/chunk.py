@@ -102,106 +102,108 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
     return columns
 
 
-def _comparison_columns(result: RoundResult, rows: np.ndarray, truth: np.ndarray, prefix: str = "") -> dict:
+def _comparison_columns(result: RoundResult, rows: np.ndarray, truth: np.ndarray) -> dict:
     """Per-comparison columns of the analysis that decided each trial (rows of ``result``)."""
     posterior = result.posterior
-    columns: dict[str, object] = {name: values[rows] for name, values in result.extra.items()} if not prefix else {}
+    columns: dict[str, object] = {name: values[rows] for name, values in result.extra.items()}
     for j, arm in enumerate(posterior.arms):
-        if not prefix:
-            columns[f"{arm}.true_effect"] = truth[:, j]
-        columns[f"{arm}.{prefix}estimate"] = posterior.mean[rows, j]
-        columns[f"{arm}.{prefix}sd"] = posterior.sd[rows, j]
-        columns[f"{arm}.{prefix}ci_low"] = posterior.ci_low[rows, j]
-        columns[f"{arm}.{prefix}ci_high"] = posterior.ci_high[rows, j]
-        columns[f"{arm}.{prefix}prob_effect_gt_margin"] = posterior.prob_gt_margin[rows, j]
+        columns[f"{arm}.true_effect"] = truth[:, j]
+        columns[f"{arm}.estimate"] = posterior.mean[rows, j]
+        columns[f"{arm}.sd"] = posterior.sd[rows, j]
+        columns[f"{arm}.ci_low"] = posterior.ci_low[rows, j]
+        columns[f"{arm}.ci_high"] = posterior.ci_high[rows, j]
+        columns[f"{arm}.prob_effect_gt_margin"] = posterior.prob_gt_margin[rows, j]
         if posterior.prob_gt_clinical is not None:
-            columns[f"{arm}.{prefix}prob_effect_gt_clinical"] = posterior.prob_gt_clinical[rows, j]
-        columns[f"{arm}.{prefix}success"] = result.success[rows, j]
-    if not prefix:
-        columns["analysis_valid"] = posterior.valid[rows]
+            columns[f"{arm}.prob_effect_gt_clinical"] = posterior.prob_gt_clinical[rows, j]
+        columns[f"{arm}.success"] = result.success[rows, j]
+    columns["analysis_valid"] = posterior.valid[rows]
     return columns
 
 
-def _gather(records: list, attribute: str, width: int) -> np.ndarray:
-    """(trials, width) values of a result attribute at each trial's record (NaN where there is none)."""
+def _gather(records: list, attribute: str, width: int, posterior: bool = False) -> np.ndarray:
+    """(trials, width) values of an attribute of each trial's record (of its posterior with ``posterior``); NaN
+    where a trial has no record or the result no such value."""
     out = np.full((len(records), width), np.nan)
     for k, record in enumerate(records):
         if record is None:
             continue
-        values = getattr(record.result, attribute)
+        holder = record.result.posterior if posterior else record.result
+        values = getattr(holder, attribute)
         if values is not None:
             out[k] = values[record.row]
     return out
 
 
+#: Per-look columns: name → (attribute of the round result, of its posterior?, boolean?).
+_LOOK_COLUMNS = {
+    "estimate": ("mean", True, False),
+    "sd": ("sd", True, False),
+    "prob_effect_gt_margin": ("prob_gt_margin", True, False),
+    "crossed": ("success", False, True),
+    "futile": ("futile", False, True),
+    "prob_effect_gt_futility_margin": ("prob_futility", False, False),
+    "predictive_probability": ("predictive", False, False),
+    "conditional_power": ("conditional_power", False, False),
+}
+
+
 def _event_columns(job: Job, trials: EventTrials, truth: np.ndarray) -> dict[str, object]:
-    """Columns of the event-driven path: the deciding analysis (stopping look, or final), each look, the stop."""
+    """Columns of the event-driven path: the deciding analysis (the stopping look, or the final analysis), each
+    interim look, the stop, the final (overrun) analysis of stopped trials and the look at which arms closed."""
     states = trials.states
+    scenario = job.scenario
     finals = [next(r for r in s.records if r.look == FINAL) for s in states]
-    deciding = [next((r for r in s.records if r.look == s.stop_look), f) if s.stop_code else f
+    deciding = [next(r for r in s.records if r.look == s.stop_look) if s.stop_code else f
                 for s, f in zip(states, finals)]
-    columns: dict[str, object] = {}
-    # The deciding analysis, gathered per trial (records of different rounds).
-    first = deciding[0].result
-    arms = first.posterior.arms
-    width = len(arms)
-    for name, attribute in (("estimate", "mean"), ("sd", "sd"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
-                            ("prob_effect_gt_margin", "prob_gt_margin")):
-        values = np.stack([getattr(r.result.posterior, attribute)[r.row] for r in deciding])
+    arms = deciding[0].result.posterior.arms
+    columns: dict[str, object] = {f"{arm}.true_effect": truth[:, j] for j, arm in enumerate(arms)}
+    for name, (attribute, of_posterior, boolean) in (
+        ("estimate", ("mean", True, False)), ("sd", ("sd", True, False)), ("ci_low", ("ci_low", True, False)),
+        ("ci_high", ("ci_high", True, False)), ("prob_effect_gt_margin", ("prob_gt_margin", True, False)),
+        ("success", ("success", False, True)),
+    ):
+        values = _gather(deciding, attribute, len(arms), of_posterior)
         for j, arm in enumerate(arms):
-            columns[f"{arm}.{name}"] = values[:, j]
-    success = np.stack([r.result.success[r.row] for r in deciding])
-    for j, arm in enumerate(arms):
-        columns[f"{arm}.true_effect"] = truth[:, j]
-        columns[f"{arm}.success"] = success[:, j]
+            columns[f"{arm}.{name}"] = values[:, j] == 1 if boolean else values[:, j]
     columns["analysis_valid"] = np.array([r.result.posterior.valid[r.row] for r in deciding])
-    for name in first.extra:
+    for name in deciding[0].result.extra:
         columns[name] = np.array([r.result.extra[name][r.row] for r in deciding])
-    if job.scenario.interim is None:
+    if scenario.interim is None:
         return columns
-    stopped = np.array([s.stop_code for s in states])
+    codes = np.array([s.stop_code for s in states])
     columns["stop_look"] = np.array([s.stop_look + 1 if s.stop_code else 0 for s in states])
-    columns["stop_reason"] = np.asarray(STOP_REASONS, dtype=object)[stopped]
+    columns["stop_reason"] = np.asarray(STOP_REASONS, dtype=object)[codes]
     columns["stop_week"] = np.array([s.stop_week if s.stop_code else np.nan for s in states])
-    final_means = np.stack([f.result.posterior.mean[f.row] for f in finals])
-    final_success = np.stack([f.result.success[f.row] for f in finals])
+    final_estimate = _gather(finals, "mean", len(arms), True)
+    final_success = _gather(finals, "success", len(arms)) == 1
     for j, arm in enumerate(arms):
-        columns[f"{arm}.final_estimate"] = final_means[:, j]
+        columns[f"{arm}.final_estimate"] = final_estimate[:, j]
         columns[f"{arm}.final_success"] = final_success[:, j]
-    dropped_at = np.zeros((len(states), len(job.scenario.arms)), int)
-    for i, look in enumerate(job.scenario.interim.looks):
+    n_arms = len(scenario.arms)
+    dropped_at = np.zeros((len(states), n_arms), int)
+    for i in range(len(scenario.interim.looks)):
         records = [next((r for r in s.records if r.look == i), None) for s in states]
         tag = f"look{i + 1}"
         columns[f"{tag}.cutoff_week"] = np.array([np.nan if r is None else r.cutoff_week for r in records])
         columns[f"{tag}.decision_week"] = np.array([np.nan if r is None else r.decision_week for r in records])
         columns[f"{tag}.n_randomised"] = np.array([-1 if r is None else r.n_randomised for r in records])
         columns[f"{tag}.n_completed"] = np.array([-1 if r is None else r.n_completed for r in records])
-        codes = np.array([0 if r is None else r.result.stop[r.row] for r in records])
-        columns[f"{tag}.stop"] = np.asarray(STOP_REASONS, dtype=object)[codes]
-        for name, attribute in (
-            ("estimate", "mean"), ("sd", "sd"), ("prob_effect_gt_margin", "prob_gt_margin"),
-        ):
-            values = np.stack([np.full(width, np.nan) if r is None else getattr(r.result.posterior, attribute)[r.row]
-                               for r in records])
+        stop = _gather(records, "stop", 1)[:, 0]
+        columns[f"{tag}.stop"] = np.asarray(STOP_REASONS, dtype=object)[np.nan_to_num(stop).astype(int)]
+        for name, (attribute, of_posterior, boolean) in _LOOK_COLUMNS.items():
+            values = _gather(records, attribute, len(arms), of_posterior)
+            if np.isnan(values).all() and not boolean:
+                continue  # a rule the plan does not use
             for j, arm in enumerate(arms):
-                columns[f"{arm}.{tag}.{name}"] = values[:, j]
-        for name, attribute in (
-            ("crossed", "success"), ("futile", "futile"), ("prob_effect_gt_futility_margin", "prob_futility"),
-            ("predictive_probability", "predictive"), ("conditional_power", "conditional_power"),
-        ):
-            values = _gather(records, attribute, width)
-            if np.isnan(values).all():
-                continue
-            for j, arm in enumerate(arms):
-                columns[f"{arm}.{tag}.{name}"] = values[:, j] if name not in ("crossed", "futile") else values[:, j] == 1
-        drops = _gather(records, "drop", len(job.scenario.arms)) == 1
-        shares = _gather(records, "shares", len(job.scenario.arms))
+                columns[f"{arm}.{tag}.{name}"] = values[:, j] == 1 if boolean else values[:, j]
+        drops = _gather(records, "drop", n_arms) == 1
         dropped_at = np.where((dropped_at == 0) & drops, i + 1, dropped_at)
+        shares = _gather(records, "shares", n_arms)
         if not np.isnan(shares).all():
-            for a, arm in enumerate(job.scenario.arms):
+            for a, arm in enumerate(scenario.arms):
                 columns[f"{arm.name}.{tag}.share"] = shares[:, a]
-    for a, arm in enumerate(job.scenario.arms):
-        if a != job.scenario.control_index:
+    for a, arm in enumerate(scenario.arms):
+        if a != scenario.control_index:
             columns[f"{arm.name}.dropped_look"] = dropped_at[:, a]
     return columns
 

@@ -21,7 +21,7 @@ def proportion_mcse(p: float, k: int) -> float:
 
 def comparison_arms(table: pd.DataFrame) -> list[str]:
     """Active arms with a comparison in a trials table (columns ``{arm}.estimate``)."""
-    return [c.removesuffix(".estimate") for c in table.columns if c.endswith(".estimate")]
+    return [c.removesuffix(".estimate") for c in table.columns if c.endswith(".estimate") and c.count(".") == 1]
 
 
 def summarise_comparison(rows: pd.DataFrame, arm: str, control: str) -> dict[str, Any]:

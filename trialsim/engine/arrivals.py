@@ -5,8 +5,9 @@ with rate λ_s ~ Gamma(shape = 1/cv², mean = rate_per_site_per_week) (the accru
 2007); each screened patient fails screening with probability f, so randomisable arrivals at a site form a thinned
 Poisson process. The screenings of all sites are drawn as one merged sequence from the trial's ``ARRIVALS``
 region (see :func:`_poisson_arrivals`), so the randomisable arrivals of a trial are a prefix of one infinite
-sequence: the first N are the same patients for every N. Nothing here reacts to anything else, so it needs no clock: the engine reveals the stream as its
-clock passes (and a site whose slots are full turns arrivals away, :mod:`trialsim.engine.delivery`).
+sequence: the first N are the same patients for every N. Nothing here reacts to anything else, so it needs no
+clock: the engine reveals the stream as its clock passes (and a site whose slots are full turns arrivals away,
+:mod:`trialsim.engine.delivery`).
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ class Arrivals:
     rank: np.ndarray
     screening_week: np.ndarray
 
-    def screened_by(self, week: np.ndarray) -> np.ndarray:
-        """(K,) patients screened up to and including ``week`` (one week per trial)."""
-        return np.count_nonzero(self.screening_week <= np.asarray(week, dtype=float)[:, None], axis=1)
+    def screened_by(self, week: np.ndarray, trials: np.ndarray | None = None) -> np.ndarray:
+        """Patients screened up to and including ``week``, one week per trial (of ``trials``, default all)."""
+        screening = self.screening_week if trials is None else self.screening_week[trials]
+        return np.count_nonzero(screening <= np.asarray(week, dtype=float)[:, None], axis=1)
 
 
 def draw_arrivals(
@@ -140,7 +142,8 @@ def _first_passing(weeks: np.ndarray, site: np.ndarray, passes: np.ndarray, n_si
     first = np.argsort(~passes, axis=1, kind="stable")[:, :count]  # passing screenings first, in time order
     chosen_site = np.take_along_axis(site, first, axis=1)
     by_site = np.argsort(chosen_site, axis=1, kind="stable")
-    counts = np.stack([np.bincount(row, minlength=n_sites) for row in chosen_site])
+    cell = (np.arange(trials)[:, None] * n_sites + chosen_site).ravel()
+    counts = np.bincount(cell, minlength=trials * n_sites).reshape(trials, n_sites)
     start = np.cumsum(counts, axis=1) - counts
     sorted_site = np.take_along_axis(chosen_site, by_site, axis=1)
     rank = np.empty_like(by_site)

@@ -196,13 +196,14 @@ def draw_cohort(
         site_z.append(rng.standard_normal(recruitment.sites))
         generators.append(rng)
     sites = draw_sites(recruitment, generators)
-    u = np.stack([t.region(Region.PATIENT_UNIFORMS).random((patients, layout.width("uniform"))) for t in streams])
-    z = np.stack([t.region(Region.PATIENT_NORMALS).standard_normal((patients, layout.width("normal"))) for t in streams])
+    shape_u, shape_z = (patients, layout.width("uniform")), (patients, layout.width("normal"))
+    u = np.stack([t.region(Region.PATIENT_UNIFORMS).random(shape_u) for t in streams])
+    z = np.stack([t.region(Region.PATIENT_NORMALS).standard_normal(shape_z) for t in streams])
     het = scenario.heterogeneity
     x = None
     if subscales or het.rater_sd > 0:
-        width = layout.width("extra")
-        x = np.stack([t.region(Region.PATIENT_EXTRA).standard_normal((patients, width)) for t in streams])
+        shape_x = (patients, layout.width("extra"))
+        x = np.stack([t.region(Region.PATIENT_EXTRA).standard_normal(shape_x) for t in streams])
 
     baseline = draw_baseline(scenario.population, u[..., layout.uniform["baseline"]])
     endpoint = scenario.primary_endpoint.week
@@ -210,7 +211,8 @@ def draw_cohort(
     control = scenario.outcome.control_improvement
     z_total = z[..., layout.normal["total"]]
     total = total_trajectory(scenario)
-    untreated = {"total": untreated_change(total, baseline.panss_total, control, weeks, endpoint, z_total)}
+    response = response_shape(weeks, total.onset_weeks, endpoint)
+    untreated = {"total": untreated_change(total, baseline.panss_total, control, weeks, response, z_total)}
     if subscales:
         for name, base, share in (
             ("positive", baseline.panss_positive, scenario.subscales.positive_control_share),
@@ -218,7 +220,7 @@ def draw_cohort(
         ):
             normals = correlated(z_total, x[..., layout.extra[name]], scenario.subscales.correlation_with_total)
             params = _subscale(scenario, name)
-            untreated[name] = untreated_change(params, base, control * share, weeks, endpoint, normals)
+            untreated[name] = untreated_change(params, base, control * share, weeks, response, normals)
     cohort = Cohort(
         scenario=scenario,
         world=world,
@@ -229,7 +231,7 @@ def draw_cohort(
         baseline=baseline,
         ultra_trs=u[..., layout.uniform["ultra_trs"]][..., 0] < het.ultra_trs_fraction,
         visit_weeks=weeks,
-        response=response_shape(weeks, total.onset_weeks, endpoint),
+        response=response,
         untreated=untreated,
         rater=x[..., layout.extra["rater"]] * het.rater_sd if het.rater_sd > 0 else None,
     )
@@ -250,7 +252,7 @@ def realise(cohort: Cohort, enrolment: Enrolment) -> TrialBatch:
     arm — observed scores at every visit until dropout, dropout time and reason, adverse events. Patients marked
     not randomised keep their rows (arm index as given) and are masked by the engine."""
     scenario, world = cohort.scenario, cohort.world
-    layout, het = world.layout, scenario.heterogeneity
+    het = scenario.heterogeneity
     n_visits = len(scenario.visits_weeks)
     endpoint = scenario.primary_endpoint.week
     u, arm, delay = cohort.uniforms, enrolment.arm, enrolment.start_delay

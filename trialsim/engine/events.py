@@ -135,8 +135,12 @@ class EventTrials:
         # Arrivals: a margin beyond N for sites that turn patients away (more are drawn if a walk runs out).
         self._arrival_count = self.n_max if not self.resources else int(self.n_max * 1.5) + 20
         self.arrivals = draw_arrivals(recruitment, streams, cohort.sites, self._arrival_count)
-        self.enrolments = [self._enrol(k) for k in range(cohort.trials)]
-        self.data = realise(cohort, _stack(self.enrolments))
+        if self.resources:
+            enrolment = _stack([self._enrol(k) for k in range(cohort.trials)])
+        else:  # the initial policy for every trial at once (what the randomiser gives each trial, vectorised)
+            fixed = fixed_enrolment(scenario, self.arrivals, streams, self.n_max)
+            enrolment = replace(fixed, randomised=np.ones(fixed.arm.shape, dtype=bool))
+        self.data = realise(cohort, enrolment)
 
     # Enrolment ------------------------------------------------------------------------------------------------
 
@@ -190,8 +194,7 @@ class EventTrials:
 
     def reenrol(self, k: int) -> None:
         """Re-enrol trial k after a policy change and recompute its patients' outcomes."""
-        self.enrolments[k] = enrolment = self._enrol(k)
-        one = realise(self.cohort.select(slice(k, k + 1)), _stack([enrolment]))
+        one = realise(self.cohort.select(slice(k, k + 1)), _stack([self._enrol(k)]))
         for name in _PER_TRIAL:
             target, source = getattr(self.data, name), getattr(one, name)
             if target is not None:
@@ -238,7 +241,9 @@ class EventTrials:
         """The data of some trials as observed at their cut-off weeks: patients randomised by then (and before the
         stop), visits attended by then; later dropouts not yet known."""
         data = self.data
-        take = {name: getattr(data, name)[trials] for name in _PER_TRIAL if getattr(data, name) is not None}
+        every = trials.size == data.trials and np.array_equal(trials, np.arange(data.trials))
+        pick = (lambda a: a) if every else (lambda a: a[trials])  # views when the whole chunk asks  # noqa: E731
+        take = {name: pick(getattr(data, name)) for name in _PER_TRIAL if getattr(data, name) is not None}
         stop = np.array([self.states[k].stop_week for k in trials])
         cut = np.minimum(cutoff, stop)[:, None]
         randomised = take["randomised"] & (take["randomised_week"] <= cut)
@@ -247,7 +252,7 @@ class EventTrials:
         dropped = randomised & (take["randomised_week"] + take["dropout_week"] <= cutoff[:, None])
         leaves = np.where(randomised, np.minimum(take["leaves_week"], cutoff[:, None]), -np.inf)
         screened = self.arrivals.screened_by(
-            np.max(np.where(randomised, take["randomised_week"], -np.inf), axis=1, initial=-np.inf)
+            np.max(np.where(randomised, take["randomised_week"], -np.inf), axis=1, initial=-np.inf), trials
         )
         take.update(
             panss=hide(take["panss"]),
@@ -266,10 +271,8 @@ class EventTrials:
         return replace(
             data,
             **take,
-            covariates={name: values[trials] for name, values in data.covariates.items()},
-            adverse_events={
-                name: values[trials] & randomised for name, values in data.adverse_events.items()
-            },
+            covariates={name: pick(values) for name, values in data.covariates.items()},
+            adverse_events={name: pick(values) & randomised for name, values in data.adverse_events.items()},
         )
 
     def apply(self, k: int, decisions: Decisions, row: int, week: float, look: int) -> None:

@@ -43,19 +43,21 @@ def endpoint_change(batch: TrialBatch, measure: str, missing: str) -> tuple[np.n
     """(baseline, change at the endpoint) with NaN where the patient does not enter the analysis.
 
     ``completers``: observed endpoint only; ``locf``: last observed visit carried forward; ``bocf``: baseline
-    carried forward (no change) for patients without the endpoint.
+    carried forward (no change) — both only for patients known to have dropped out before the endpoint (at an
+    interim look, patients still in follow-up do not enter yet).
     """
     baseline, values = batch.score(measure)
     change = values[..., batch.endpoint_visit] - baseline
     if missing == "completers":
         return baseline, change
+    impute = np.isnan(change) & np.isfinite(batch.dropout_week) & ~np.isnan(baseline)
     if missing == "bocf":
-        return baseline, np.where(np.isnan(change), 0.0, change)
+        return baseline, np.where(impute, 0.0, change)
     if missing == "locf":
         upto = values[..., : batch.endpoint_visit + 1]
         last = (~np.isnan(upto)).cumsum(axis=-1).argmax(axis=-1)  # index of the last observed visit
         carried = np.take_along_axis(upto, last[..., None], axis=-1)[..., 0]
-        return baseline, carried - baseline
+        return baseline, np.where(impute, carried - baseline, change)
     raise ValueError(f"missing-data handling {missing!r} does not apply to an ANCOVA")
 
 
@@ -64,6 +66,7 @@ def _design(batch: TrialBatch, measure: str, missing: str) -> tuple[np.ndarray, 
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
     baseline, change = endpoint_change(batch, measure, missing)
     w = (~np.isnan(change)).astype(float)
+    baseline = np.where(w > 0, baseline, 0.0)  # patients outside the analysis (or not yet randomised) weigh 0
     analysed = np.maximum(w.sum(axis=1, keepdims=True), 1.0)
     centre = (baseline * w).sum(axis=1, keepdims=True) / analysed
     X = np.empty(batch.arm.shape + (2 + len(active),))

@@ -91,6 +91,7 @@ class _OneTrial:
 
     def __init__(self, data: TrialData):
         self.panss, self.endpoint_visit, self._baseline = data.panss, data.endpoint_visit, data.baseline
+        self.dropout_week = data.dropout_week
 
     def score(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
         return self._baseline, self.panss

@@ -69,7 +69,7 @@ def untreated_change(
     baseline: np.ndarray,
     control_improvement: np.ndarray | float,
     visit_weeks: np.ndarray,
-    endpoint_week: float,
+    shape: np.ndarray,
     normals: np.ndarray,
 ) -> np.ndarray:
     """Change from baseline at every visit without the treatment effect, shape (..., visits): what the patient
@@ -80,10 +80,9 @@ def untreated_change(
         baseline: baseline score per patient, shape (...).
         control_improvement: mean reduction without treatment at the endpoint (points), scalar or shape (...).
         visit_weeks: actual visit weeks since randomisation, shape (..., visits).
-        endpoint_week: primary-endpoint week (where shape = 1).
+        shape: the response curve at those weeks (:func:`response_shape`).
         normals: standard normals, shape (..., visits + 1): the patient effect, then one innovation per visit.
     """
-    shape = response_shape(visit_weeks, params.onset_weeks, endpoint_week)
     sigma, frac = params.sd_change, params.patient_variance_fraction
     level = (
         np.sqrt(frac) * sigma * normals[..., 0]
@@ -128,8 +127,9 @@ def draw_scores(
     start_delay: np.ndarray | None = None,
 ) -> np.ndarray:
     """Scores at every visit, shape (..., visits): :func:`untreated_change` then :func:`treated_scores`."""
-    untreated = untreated_change(params, baseline, control_improvement, visit_weeks, endpoint_week, normals)
-    return treated_scores(params, baseline, untreated, effect, visit_weeks, endpoint_week, start_delay)
+    shape = response_shape(visit_weeks, params.onset_weeks, endpoint_week)
+    untreated = untreated_change(params, baseline, control_improvement, visit_weeks, shape, normals)
+    return treated_scores(params, baseline, untreated, effect, visit_weeks, endpoint_week, start_delay, shape)
 
 
 def correlated(base: np.ndarray, own: np.ndarray, correlation: float) -> np.ndarray:
