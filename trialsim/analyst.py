@@ -223,12 +223,15 @@ class PlanAnalyst:
         future = np.maximum(planned[None, :] - completers, 0.0)
         future[:, 1:] *= np.delete(request.active, self.control, axis=1)
         threshold, margin = self.thresholds.final, plan.decision.margin
-        if plan.engine == "conjugate" and plan.priors.effect.robust is None:
+        if posterior.residual_sd is not None:  # the conjugate ANCOVA: exact
             df = posterior.df[:, None]
-            scale = posterior.sd * np.sqrt(np.where(df > 2, (df - 2) / df, 1.0))
-            out = predictive_probability_nig(posterior.mean, scale, df, future[:, 1:], future[:, [0]], margin,
-                                             threshold)
-            return np.where(posterior.valid[:, None], out, 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = posterior.sd * np.sqrt(np.where(df > 2, (df - 2) / df, 1.0))
+                out = predictive_probability_nig(
+                    posterior.mean, scale, df, posterior.residual_sd[:, None], future[:, 1:], future[:, [0]], margin,
+                    threshold,
+                )
+            return np.where(posterior.valid[:, None], np.nan_to_num(out), 0.0)
         out = np.zeros_like(posterior.mean)
         seeds = analysis_seeds(self.job.seed, request.trials, request.look)
         for k in range(out.shape[0]):

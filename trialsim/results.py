@@ -113,7 +113,7 @@ class SimulationResults:
             "primary_endpoint": endpoint.model_dump(),
             "assurance": scenario.assurance,
             "arms": arms,
-            "design_points": check_performance(trials, control),
+            "design_points": check_performance(trials, control, [arm.name for arm in scenario.arms]),
             "provenance": {
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "versions": package_versions(),

@@ -37,6 +37,7 @@ class ComparisonPosterior:
     df: np.ndarray
     valid: np.ndarray
     prob_gt_clinical: np.ndarray | None = None
+    residual_sd: np.ndarray | None = None  # (trials,) √(b/a) of a normal–inverse-gamma posterior (PANSS points)
 
 
 def endpoint_change(batch: TrialBatch, measure: str, missing: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +87,7 @@ class _NIG:
     scale: np.ndarray  # (K, comparisons)
     df: np.ndarray  # (K,)
     log_ml: np.ndarray  # (K,), up to a constant shared by components with the same flat dimensions
+    residual_sd: np.ndarray  # (K,) √(bₙ/aₙ)
 
 
 def _posterior(
@@ -122,6 +124,7 @@ def _posterior(
         scale=np.sqrt(np.where(valid[:, None], scale2, np.nan)),
         df=np.where(valid, 2.0 * a_n, np.nan),
         log_ml=log_ml,
+        residual_sd=np.where(valid, np.sqrt(b_n / a_n), np.nan),
     )
 
 
@@ -202,6 +205,7 @@ def analyse_ancova(
         df=components[0][1].df,
         valid=valid,
         prob_gt_clinical=None if prob_clinical is None else np.where(valid[:, None], prob_clinical, 0.0),
+        residual_sd=components[0][1].residual_sd if len(components) == 1 else None,
     )
 
 

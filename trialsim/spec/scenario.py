@@ -7,6 +7,7 @@ Every model rejects unknown keys; all structural problems of a file are reported
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -156,6 +157,13 @@ class Arm(Strict):
     )
     treatment: Treatment | None = None
     monitoring: Monitoring | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if re.fullmatch(r"look\d+", value):
+            raise ValueError("names look1, look2, ... are reserved for interim looks in the outputs")
+        return value
 
     @model_validator(mode="after")
     def _control_has_no_effect(self) -> Arm:
