@@ -19,6 +19,7 @@ from trialsim.exceptions import ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec import AnalysisPlan, Scenario
 from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
+from trialsim.tables import adaptive_lines, calibration_table, looks_table
 
 # Options shared by run, compare and stress.
 Trials = Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point (or cell)")]
@@ -173,6 +174,11 @@ def print_results(results: SimulationResults) -> None:
     safety = _safety_lines(last)
     if safety:
         out.print(f"At N = {last['sample_size']} (per patient randomised): " + "; ".join(safety), highlight=False)
+    for point in summary["design_points"]:
+        if "adaptive" in point:
+            out.print(looks_table(point))
+            for line in adaptive_lines(point):
+                out.print(line, highlight=False)
     for point in summary["design_points"]:
         if point.get("failed_diagnostics_count"):
             out.print(
@@ -391,6 +397,82 @@ def validate(
             failed = True
     if failed:
         raise typer.Exit(code=2)
+
+
+@app.command()
+def calibrate(
+    scenario: Annotated[str, typer.Argument(help="scenario file or bundled name (its null twin is simulated)")],
+    target_type1: Annotated[
+        float, typer.Option("--target-type1", min=0.0001, max=0.4999, help="target (family-wise) type I error")
+    ] = 0.025,
+    shape: Annotated[
+        str, typer.Option(help="threshold shape over the analyses: constant | obrien_fleming")
+    ] = "constant",
+    plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
+    sample_size: Annotated[Optional[int], typer.Option(min=4, help="design point (default: the largest)")] = None,
+    trials: Trials = 10_000,
+    seed: Seed = None,
+    workers: Workers = None,
+    write_plan: Annotated[
+        Optional[Path], typer.Option("--write-plan", help="write the plan with the calibrated thresholds here")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="check the thresholds on fresh null trials (another seed)")] = True,
+    quiet: Quiet = False,
+) -> None:
+    """Find efficacy thresholds giving a target type I error on the scenario's null twin (all effects 0).
+
+    One simulation of null trials without efficacy stopping gives every trial's statistic at every look; the
+    threshold is its quantile (common random numbers, no search). The Monte Carlo 95% interval of each
+    threshold is printed; --verify runs fresh null trials with the thresholds and reports their type I error.
+    """
+    from trialsim.calibration import SHAPES, calibrate as run_calibration, null_twin
+    from trialsim.runner import master_seed, simulate
+
+    try:
+        if shape not in SHAPES:
+            raise ScenarioError(f"--shape {shape}: choose one of {', '.join(SHAPES)}")
+        scenario_obj, plan_obj = load_checked(scenario, plan)
+        if sample_size is not None and sample_size not in scenario_obj.sample_sizes:
+            raise ScenarioError(f"--sample-size {sample_size}: not a design point of the scenario "
+                                f"({scenario_obj.sample_sizes})")
+    except ScenarioError as error:
+        raise fail(error) from None
+    seed = master_seed(seed)
+    with _progress(quiet) as bar:
+        task = bar.add_task(f"null trials of {scenario_obj.name}", total=trials * (2 if verify else 1))
+        result = run_calibration(
+            scenario_obj, plan_obj, target_type1, trials=trials, seed=seed, shape=shape, sample_size=sample_size,
+            workers=workers, progress=lambda done: bar.advance(task, done),
+        )
+        calibrated = result.as_plan(plan_obj)
+        check = None
+        if verify:
+            fresh = simulate(
+                null_twin(scenario_obj).model_copy(update={"sample_size": result.sample_size}), calibrated, trials,
+                seed + 1, workers=workers, progress=lambda done: bar.advance(task, done),
+            )
+            family = fresh.trials[[c for c in fresh.trials.columns if c.endswith(".success") and c.count(".") == 1]]
+            rate = float(family.any(axis=1).mean())
+            check = {"type1": rate, "mcse": (rate * (1 - rate) / trials) ** 0.5, "seed": seed + 1}
+    out.print(calibration_table(result))
+    out.print(
+        f"type I error on the calibration trials {result.type1:.4f} ± {result.type1_mcse:.4f} (by construction)",
+        highlight=False,
+    )
+    if check is not None:
+        out.print(
+            f"fresh null trials (seed {check['seed']}): type I error {check['type1']:.4f} ± {check['mcse']:.4f}",
+            highlight=False,
+        )
+    if write_plan is not None:
+        import yaml
+
+        try:
+            write_plan.write_text(yaml.safe_dump(calibrated.model_dump(mode="json", exclude_none=True),
+                                                 sort_keys=False))
+        except OSError as error:
+            raise fail(ScenarioError(f"--write-plan {write_plan}: {error.strerror or error}")) from None
+        out.print(f"wrote {write_plan}")
 
 
 def main() -> None:

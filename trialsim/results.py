@@ -121,6 +121,12 @@ class SimulationResults:
                 "plan_hash": content_hash(plan),
             },
         }
+        if scenario.interim is not None:
+            from trialsim.decisions import Thresholds
+
+            for point in summary["design_points"]:
+                used = Thresholds.of(scenario, plan, point["sample_size"])
+                point["thresholds"] = {"looks": [float(t) for t in used.looks], "final": float(used.final)}
         if "worker_pid" in trials:
             # Which process fitted which trial varies with the pool; keep only the compile count, not the table.
             per_worker = trials.groupby("worker_pid")["compiles_in_worker"].max()
