@@ -162,8 +162,8 @@ def design_prior(
             f"indirect: {BACKGROUND_LABELS[evidence]} (evidence; trial {BACKGROUND_LABELS[background]}; sd ×{factor:g})"
         )
         concerns.append(
-            f"the evidence comes from patients {BACKGROUND_LABELS[evidence]}, the trial's background is "
-            f"{BACKGROUND_LABELS[str(background)]} ({steps} step{'s' * (steps > 1)} of indirectness)"
+            f"evidence population {BACKGROUND_LABELS[evidence]}, trial background {BACKGROUND_LABELS[background]} "
+            f"({steps} step{'s' * (steps > 1)} of indirectness)"
         )
     if concerns:
         warnings.warn(
