@@ -206,7 +206,7 @@ def test_every_active_entry_yields_a_total_symptom_design_prior(library: Evidenc
             assert (prior.sd_smd == 0) == entry.is_control, entry.name
 
 
-def test_adverse_events_as_in_trs_parameters(library: EvidenceLibrary) -> None:
+def test_adverse_events_as_in_their_sources(library: EvidenceLibrary) -> None:
     events = library.get("xanomeline_trospium").adverse_events
     assert (events["nausea"].active, events["nausea"].control) == (0.185, 0.038)
     assert (events["constipation"].active, events["constipation"].control) == (0.171, 0.061)
@@ -223,17 +223,17 @@ def test_adverse_events_as_in_trs_parameters(library: EvidenceLibrary) -> None:
 @pytest.mark.parametrize(
     ("name", "outcome", "control", "printed", "expected"),
     [
-        # seed Table 1 (benefit-positive as printed, despite its caption)
+        # Grover et al. 2022 (benefit-positive as printed)
         ("ect_augmentation", "panss_total", "treatment_as_usual", 0.743, 0.743),
         ("aripiprazole_augmentation", "panss_total", None, 0.57, 0.57),
         ("risperidone_augmentation", "panss_total", None, -0.27, -0.27),
-        ("mirtazapine_augmentation", "panss_total", None, -5.2, 5.2 / 15),  # Mishra 2024, points
-        # seed Table 2 (reduction-negative)
+        # Mishra et al. 2024 (reduction-negative, PANSS points) and Carr et al. 2025 (reduction-negative)
+        ("mirtazapine_augmentation", "panss_total", None, -5.2, 5.2 / 15),
         ("glycine_site_agonist", "panss_negative", None, -1.18, 1.18),
         ("rtms", "panss_positive", None, -0.42, 0.42),
         ("tdcs", "panss_positive", None, -0.42, 0.42),
         ("antidepressant_augmentation", "panss_negative", None, -0.74, 0.74),
-        # trs_parameters.yaml: d = 0.65 printed as a magnitude for a -9.9-point difference favouring X/T
+        # Kaul et al. 2024: d = 0.65 printed as a magnitude for a -9.9-point difference favouring X/T
         ("xanomeline_trospium", "panss_total", None, 0.65, 0.65),
     ],
 )
