@@ -90,8 +90,13 @@ class SimulationResults:
                     "negative": arm.effect_negative,
                 },
                 "design_prior_points": None if arm.prior_mean is None else {"mean": arm.prior_mean, "sd": arm.prior_sd},
+                "effect_raw_smd": arm.effect_raw_smd,
+                "effect_used_smd": arm.effect_used_smd,
+                "evidence_certainty": arm.evidence_certainty,
+                "evidence_adjustments": arm.evidence_adjustments,
                 "adverse_event_incidence": arm.adverse_events,
-                "ae_discontinuation": arm.ae_discontinuation,
+                "adverse_events_recorded": sorted(arm.adverse_events_recorded),
+                "ae_discontinuation": arm.ae_discontinuation if arm.ae_discontinuation_recorded else None,
                 "sources": arm.sources,
             }
             for arm, spec in zip(resolve_arms(scenario), scenario.arms)

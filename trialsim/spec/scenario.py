@@ -55,7 +55,17 @@ class Age(Strict):
 
 
 class Population(Strict):
-    """Who enters the trial. Defaults: ../shared/evidence/trs_parameters.yaml (recommended_trs_default, D)."""
+    """Who enters the trial.
+
+    Defaults (derived): baseline PANSS 98 ± 20, between 101.1 ± 24.9 in clozapine-resistant outpatients (sham-ECT
+    RCT, Schizophr Res 2024) and 97.7 in EMERGENT-1 (Brannan et al., N Engl J Med 2021); smoking 0.75 (70–80% of
+    patients with schizophrenia smoke, Biochemia Medica 2023). Subscales, age and sex: ASSUMPTIONS.
+
+    ``background`` is the patients' background treatment: ``clozapine`` (clozapine-treated TRS, e.g. augmentation
+    trials; the default), ``trs_not_on_clozapine`` (TRS not on clozapine, e.g. clozapine initiation or non-clozapine
+    augmentation) or ``not_trs``. Library evidence from another population widens an arm's design prior, with a
+    warning (``trialsim.evidence.design_prior``).
+    """
 
     baseline_panss: NormalParams = NormalParams(mean=98.0, sd=20.0)
     inclusion_min_panss: float = Field(80.0, ge=30, le=210, description="inclusion threshold on PANSS total (points)")
@@ -64,6 +74,9 @@ class Population(Strict):
     age: Age = Age()
     female_fraction: Probability = 0.3
     smoking_fraction: Probability = 0.75
+    background: Literal["clozapine", "trs_not_on_clozapine", "not_trs"] = Field(
+        "clozapine", description="background treatment: clozapine, trs_not_on_clozapine or not_trs"
+    )
 
 
 class Outcome(Strict):
