@@ -9,11 +9,12 @@ the predictive probability of success, conditional power, arm dropping and respo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from trialsim import decisions
+from trialsim.engine.cohort import World
 from trialsim.engine.events import CONTINUE, FINAL, Round
 from trialsim.exceptions import AnalysisError
 from trialsim.inference.conjugate import ComparisonPosterior, analyse_ancova
@@ -42,6 +43,8 @@ class Job:
     scenario: Scenario
     plan: AnalysisPlan
     seed: int
+    world: World
+    effect_prior: tuple[float, float | None]  # the plan's effect prior in PANSS points (library prior resolved)
     responder_truth: tuple[float, ...] | None = None
     n_max: int = 0
     keep_idata: int = 0
@@ -64,7 +67,7 @@ def analyse(
     scenario, plan = job.scenario, job.plan
     measure = scenario.primary_endpoint.measure
     if plan.engine == "conjugate" and measure != "responder":  # exact, no random numbers
-        return analyse_ancova(batch, plan, MEASURES[measure][1], effect_prior_points(plan)), {}
+        return analyse_ancova(batch, plan, MEASURES[measure][1], job.effect_prior), {}
     seeds = analysis_seeds(job.seed, trials, look)
     if plan.engine == "conjugate":
         return analyse_responders(batch, plan, scenario.primary_endpoint.responder_threshold, seeds), {}
@@ -76,8 +79,8 @@ def analyse(
         seeds,
         n_max=job.n_max,
         responder_threshold=scenario.primary_endpoint.responder_threshold,
-        effect_prior=effect_prior_points(plan),
-        first_trial=int(trials[0]) if len(trials) else 0,
+        effect_prior=job.effect_prior,
+        trials=trials,
         keep_idata=job.keep_idata if keep_idata else 0,
         idata_dir=job.idata_dir,
     )
@@ -101,8 +104,9 @@ def true_effects(batch: TrialBatch, job: Job) -> np.ndarray:
     return batch.true_effect[:, active, column] - batch.true_effect[:, [batch.control], column]
 
 
-def effect_prior_points(plan: AnalysisPlan) -> tuple[float, float | None]:
-    """The plan's effect prior (mean, sd) in PANSS points, resolving a library-based prior."""
+def effect_prior_points(plan: AnalysisPlan, background: str | None = None) -> tuple[float, float | None]:
+    """The plan's effect prior (mean, sd) in PANSS points, resolving a library-based prior (widened for
+    indirectness when the trial's ``background`` treatment differs from the evidence's population)."""
     effect = plan.priors.effect
     if effect.from_library is None:
         return effect.mean, effect.sd
@@ -113,7 +117,8 @@ def effect_prior_points(plan: AnalysisPlan) -> tuple[float, float | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported once when the plan is checked
         prior = design_prior(
-            load_library().get(effect.from_library.intervention), "panss_total", effect.from_library.versus
+            load_library().get(effect.from_library.intervention), "panss_total", effect.from_library.versus,
+            background,
         )
     return prior.mean_smd * effect.sd_reference, prior.sd_smd * effect.sd_reference
 
@@ -139,8 +144,8 @@ class RoundResult:
 class PlanAnalyst:
     """Answers the engine's analysis rounds for the trials of one chunk (one design point)."""
 
-    def __init__(self, job: Job, sample_size: int) -> None:
-        self.job = job
+    def __init__(self, job: Job, sample_size: int, first_trial: int) -> None:
+        self.job, self.first_trial = job, first_trial
         scenario, plan = job.scenario, job.plan
         self.thresholds = decisions.Thresholds.of(scenario, plan, sample_size)
         self.rules = plan.interim
@@ -158,6 +163,7 @@ class PlanAnalyst:
 
     def analyse(self, snapshot: TrialBatch, request: Round) -> RoundResult:
         job, plan = self.job, self.job.plan
+        request = replace(request, trials=request.trials + self.first_trial)  # the chunk's trials → run indices
         final = request.look == FINAL
         posterior, extra = analyse(snapshot, job, request.trials, request.look, keep_idata=bool(final.all()))
         success = decisions.final_success(posterior, plan, self.thresholds.final)

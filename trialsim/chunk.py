@@ -12,7 +12,6 @@ import pandas as pd
 
 from trialsim import decisions
 from trialsim.analyst import Job, PlanAnalyst, RoundResult, analyse, effect_prior_points, true_effects
-from trialsim.engine.cohort import World
 from trialsim.engine.events import FINAL, STOP_REASONS, EventTrials
 from trialsim.engine.trial import interacts, simulate_trials
 from trialsim.inference.data import TrialBatch
@@ -40,11 +39,11 @@ def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
 def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
     """Simulate and analyse the trials of one chunk; one row per trial."""
     scenario = job.scenario
-    world = World.of(scenario)
+    world = job.world
     indices = np.arange(chunk.start, chunk.stop)
     seeds = [trial_seed(job.seed, int(index)) for index in indices]
     subscales = scenario.primary_endpoint.measure in ("panss_positive_change", "panss_negative_change")
-    analyst = PlanAnalyst(job, chunk.sample_size) if interacts(scenario) else None
+    analyst = PlanAnalyst(job, chunk.sample_size, chunk.start) if interacts(scenario) else None
     batch, trials = simulate_trials(
         scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance, subscales=subscales,
         analyst=analyst,
@@ -88,8 +87,10 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
         columns[f"{name}.n_completed"] = (in_arm & completed).sum(axis=1)
         for reason in sorted(set(batch.dropout_reasons) - {""}):
             columns[f"{name}.dropout_{reason}"] = (in_arm & (reasons == reason)).sum(axis=1)
+        recorded = job.world.arms[a].adverse_events_recorded
         for event, flags in batch.adverse_events.items():
-            columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
+            if event in recorded:  # an incidence the evidence does not record is unknown, not 0
+                columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
         monitoring = scenario.arms[a].monitoring
         if monitoring is not None:
             visits = monitoring_visits(monitoring, batch.on_study_weeks)

@@ -195,9 +195,12 @@ def _safety_lines(point: dict) -> list[str]:
     """Short text on AEs, dropout reasons, resources and monitoring of one design point."""
     lines = []
     for arm, events in point.get("adverse_events", {}).items():
-        top = sorted(((v, k) for k, v in events.items() if k != "any_teae" and v > 0), reverse=True)[:3]
+        recorded = {k: v for k, v in events.items() if v is not None}
+        top = sorted(((v, k) for k, v in recorded.items() if k != "any_teae" and v > 0), reverse=True)[:3]
         if top:
             lines.append(f"{arm} AEs " + ", ".join(f"{name} {value:.1%}" for value, name in top))
+        elif events and not recorded:
+            lines.append(f"{arm} AEs not recorded")
     for name, use in point.get("resources", {}).items():
         lines.append(
             f"{name}: {use.get('sessions', 0):.0f} sessions, {use.get('unit_hours', 0):.0f} h, "
@@ -279,12 +282,12 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
                 put(f"{label}: assurance", i, f"{c['assurance']:.3f} ± {c['assurance_mcse']:.3f}")
             put(f"{label}: bias / RMSE", i, f"{c['bias']:+.2f} / {c['rmse']:.2f}")
         for arm, events in point.get("adverse_events", {}).items():
-            if events:
-                name, value = max(
-                    ((k, v) for k, v in events.items() if k != "any_teae"), key=lambda kv: kv[1], default=("", 0.0)
-                )
-                if name:
-                    put(f"{arm}: most frequent AE", i, f"{name} {value:.1%}")
+            recorded = [(k, v) for k, v in events.items() if v is not None and k != "any_teae"]
+            if recorded:
+                name, value = max(recorded, key=lambda kv: kv[1])
+                put(f"{arm}: most frequent AE", i, f"{name} {value:.1%}")
+            elif events:
+                put(f"{arm}: most frequent AE", i, "not recorded")
         for name, use in point.get("resources", {}).items():
             put(f"{name}: sessions", i, f"{use.get('sessions', 0):.0f}")
             put(f"{name}: mean wait (weeks)", i, f"{use.get('mean_wait_weeks', 0):.2f}")

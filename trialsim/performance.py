@@ -99,6 +99,13 @@ def _per_arm_counts(rows: pd.DataFrame, arms: list[str], kind: str) -> dict[str,
     return out
 
 
+def _not_recorded_as_none(per_arm: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    """Every adverse event simulated for some arm, per arm; None (JSON null, "not recorded") where the arm's
+    evidence records no incidence — unknown, not 0."""
+    names = sorted({name for events in per_arm.values() for name in events})
+    return {arm: {name: events.get(name) for name in names} for arm, events in per_arm.items()}
+
+
 def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | None = None) -> dict[str, Any]:
     """Operating characteristics of one design point (its point-value trials, plus assurance trials if any)."""
     point = rows[rows["effect_mode"] == "point"] if "effect_mode" in rows else rows
@@ -131,7 +138,7 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
         },
         "duration_weeks": {"median": float(np.median(duration)), "p90": float(np.quantile(duration, 0.9))},
         "dropout_by_reason": _per_arm_counts(point, arms, "dropout"),
-        "adverse_events": _per_arm_counts(point, arms, "ae"),
+        "adverse_events": _not_recorded_as_none(_per_arm_counts(point, arms, "ae")),
         "comparisons": comparisons,
     }
     diagnostics = [c for c in point.columns if c.endswith(".diagnostics_ok")]

@@ -67,7 +67,13 @@ class SimulationResults:
     def build(
         cls, scenario: Scenario, plan: AnalysisPlan, trials: pd.DataFrame, seed: int, n_trials: int
     ) -> SimulationResults:
+        import warnings
+
         from trialsim.world.arms import resolve_arms
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # evidence warnings were shown when the design was checked
+            resolved = resolve_arms(scenario)
 
         control = scenario.arms[scenario.control_index].name
         endpoint = scenario.primary_endpoint
@@ -99,7 +105,7 @@ class SimulationResults:
                 "ae_discontinuation": arm.ae_discontinuation if arm.ae_discontinuation_recorded else None,
                 "sources": arm.sources,
             }
-            for arm, spec in zip(resolve_arms(scenario), scenario.arms)
+            for arm, spec in zip(resolved, scenario.arms)
         ]
         summary = {
             "scenario": scenario.name,

@@ -119,7 +119,7 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
     problems += _interim_problems(scenario, plan)
     if plan.priors.effect.from_library is not None:
         try:
-            effect_prior_points(plan)
+            effect_prior_points(plan, scenario.population.background)
         except ScenarioError as error:
             problems += [
                 replace(
@@ -183,7 +183,8 @@ def _interim_problems(scenario: Scenario, plan: AnalysisPlan) -> list[Problem]:
 def make_job(
     scenario: Scenario, plan: AnalysisPlan, seed: int, keep_idata: int = 0, idata_dir: str | None = None
 ) -> Job:
-    """Resolve what all chunks share once: the complete-data truth of a responder endpoint."""
+    """Resolve what all chunks share once: the arms against the evidence library (warnings shown here, once), the
+    plan's effect prior and the complete-data truth of a responder endpoint."""
     truth = None
     world = check_design(scenario, plan)
     if scenario.primary_endpoint.measure == "responder":
@@ -191,7 +192,15 @@ def make_job(
         dependent = np.array([arm.clozapine_dependent for arm in scenario.arms])
         truth = tuple(responder_rates(scenario, effects, dependent, seed).tolist())
     return Job(
-        scenario, plan, seed, truth, n_max=max(scenario.sample_sizes), keep_idata=keep_idata, idata_dir=idata_dir
+        scenario,
+        plan,
+        seed,
+        world,
+        effect_prior_points(plan, scenario.population.background),
+        truth,
+        n_max=max(scenario.sample_sizes),
+        keep_idata=keep_idata,
+        idata_dir=idata_dir,
     )
 
 

@@ -105,7 +105,7 @@ def analyse_per_trial(
     n_max: int,
     responder_threshold: float,
     effect_prior: tuple[float, float | None],
-    first_trial: int,
+    trials: np.ndarray,
     keep_idata: int = 0,
     idata_dir: str | None = None,
 ) -> PerTrialResult:
@@ -125,7 +125,7 @@ def analyse_per_trial(
         )
     for k in range(batch.trials):
         data = impute(batch.trial(k), plan.missing) if plan.model == "ancova" else batch.trial(k)
-        index = first_trial + k
+        index = int(trials[k])
         if analysis is not None:
             keep = index < keep_idata
             result = analysis.fit(data, seed=seeds[k], keep_idata=keep)
