@@ -46,7 +46,7 @@ def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
     analyst = PlanAnalyst(job, chunk.sample_size, chunk.start) if interacts(scenario) else None
     batch, trials = simulate_trials(
         scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance, subscales=subscales,
-        analyst=analyst,
+        covariates=False, analyst=analyst,
     )
     frame = pd.DataFrame(_trial_columns(job, chunk, batch))
     if trials is None:

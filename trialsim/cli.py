@@ -428,7 +428,8 @@ def calibrate(
     threshold is its quantile (common random numbers, no search). The Monte Carlo 95% interval of each
     threshold is printed; --verify runs fresh null trials with the thresholds and reports their type I error.
     """
-    from trialsim.calibration import SHAPES, calibrate as run_calibration, null_twin
+    from trialsim.calibration import SHAPES, null_twin
+    from trialsim.calibration import calibrate as run_calibration
     from trialsim.runner import master_seed, simulate
 
     try:

@@ -143,7 +143,7 @@ class Cohort:
             site_effect=self.site_effect[trials],
             nominal_effect=self.nominal_effect[trials],
             uniforms=self.uniforms[trials],
-            baseline=Baseline(**{f.name: getattr(self.baseline, f.name)[trials] for f in fields(Baseline)}),
+            baseline=Baseline(**{f.name: take(getattr(self.baseline, f.name)) for f in fields(Baseline)}),
             ultra_trs=self.ultra_trs[trials],
             visit_weeks=self.visit_weeks[trials],
             response=self.response[trials],
@@ -179,13 +179,15 @@ def draw_cohort(
     *,
     assurance: bool = False,
     subscales: bool = True,
+    covariates: bool = True,
 ) -> tuple[Cohort, list[TrialStreams]]:
     """The arm- and site-independent draws of ``patients`` patients of every trial (one per seed).
 
     With ``assurance``, each active arm's true effect on the total (and proportionally on the subscales) is drawn
     per trial from its design prior; otherwise it is the arm's point value. ``subscales=False`` skips the positive
-    and negative trajectories (every other number is unchanged). Returns the trials' streams too (arrivals and the
-    randomiser draw from their own regions of them).
+    and negative trajectories, ``covariates=False`` the baseline covariates the outcome model does not use
+    (subscale baselines, age, sex); every other number is unchanged. Returns the trials' streams too (arrivals and
+    the randomiser draw from their own regions of them).
     """
     layout, recruitment = world.layout, scenario.recruitment
     streams = [TrialStreams(seed) for seed in seeds]
@@ -205,7 +207,7 @@ def draw_cohort(
         shape_x = (patients, layout.width("extra"))
         x = np.stack([t.region(Region.PATIENT_EXTRA).standard_normal(shape_x) for t in streams])
 
-    baseline = draw_baseline(scenario.population, u[..., layout.uniform["baseline"]])
+    baseline = draw_baseline(scenario.population, u[..., layout.uniform["baseline"]], covariates or subscales)
     endpoint = scenario.primary_endpoint.week
     weeks = _visit_weeks(scenario, u[..., layout.uniform["jitter"]])
     control = scenario.outcome.control_improvement

@@ -38,6 +38,7 @@ def simulate_trials(
     world: World | None = None,
     assurance: bool = False,
     subscales: bool = True,
+    covariates: bool = True,
     analyst: Analyst | None = None,
     event_driven: bool | None = None,
     log: bool = False,
@@ -47,12 +48,15 @@ def simulate_trials(
     Returns the trials' data at their final analysis and, on the event-driven path, the :class:`EventTrials`
     holding each trial's looks, decisions and log. ``analyst`` answers interim analyses (required with interim
     looks). ``event_driven`` forces a path (default: events only when :func:`interacts`). With ``assurance``,
-    each active arm's true effect is drawn per trial from its design prior.
+    each active arm's true effect is drawn per trial from its design prior. ``subscales`` and ``covariates``
+    (baseline subscales, age, sex) can be skipped when nothing reads them.
     """
     world = world or World.of(scenario)
     if scenario.interim is not None and analyst is None:
         raise ValueError("a design with interim looks needs an analyst to decide at its looks")
-    cohort, streams = draw_cohort(scenario, world, seeds, sample_size, assurance=assurance, subscales=subscales)
+    cohort, streams = draw_cohort(
+        scenario, world, seeds, sample_size, assurance=assurance, subscales=subscales, covariates=covariates
+    )
     if not (interacts(scenario) if event_driven is None else event_driven):
         arrivals = draw_arrivals(scenario.recruitment, streams, cohort.sites, sample_size)
         return realise(cohort, fixed_enrolment(scenario, arrivals, streams, sample_size)), None
