@@ -19,7 +19,7 @@ from trialsim.exceptions import ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec import AnalysisPlan, Scenario
 from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
-from trialsim.tables import adaptive_lines, calibration_table, looks_table
+from trialsim.tables import adaptive_lines, calibration_table, looks_table, size_lines
 
 # Options shared by run, compare and stress.
 Trials = Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point (or cell)")]
@@ -477,6 +477,85 @@ def calibrate(
         except OSError as error:
             raise fail(ScenarioError(f"--write-plan {write_plan}: {error.strerror or error}")) from None
         out.print(f"wrote {write_plan}")
+
+
+@app.command()
+def size(
+    scenario: Annotated[str, typer.Argument(help="scenario file or bundled name")],
+    target_power: Annotated[Optional[float], typer.Option("--target-power", min=0.01, max=0.99)] = None,
+    target_assurance: Annotated[Optional[float], typer.Option("--target-assurance", min=0.01, max=0.99)] = None,
+    target_duration_weeks: Annotated[
+        Optional[float], typer.Option("--target-duration-weeks", min=0.1, help="finish within this many weeks")
+    ] = None,
+    duration_probability: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="with --target-duration-weeks: P(duration ≤ target)")
+    ] = 0.8,
+    search: Annotated[str, typer.Option(help="what to search: sample_size | sites | rate")] = "sample_size",
+    comparison: Annotated[Optional[str], typer.Option(help="active arm whose success counts (several arms)")] = None,
+    max_n: Annotated[Optional[float], typer.Option("--max-n", min=1, help="upper limit of the searched value")] = None,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
+    seed: Seed = None,
+    workers: Workers = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write OUT/size.json")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Find the smallest N (or number of sites, or recruitment rate) reaching a target power, assurance or
+    probability of finishing in time, with 95% Monte Carlo confidence.
+
+    Simulates a spread of values with common random numbers, fits a monotone probit curve, refines, then verifies
+    the answer with fresh trials until the target lies outside the Monte Carlo interval.
+    """
+    import json
+
+    from trialsim.runner import master_seed
+    from trialsim.sizing import SEARCHES, Target, find_size
+
+    try:
+        scenario_obj, plan_obj = load_checked(scenario, plan)
+        given = [v is not None for v in (target_power, target_assurance, target_duration_weeks)]
+        if sum(given) != 1:
+            raise ScenarioError("give exactly one of --target-power, --target-assurance, --target-duration-weeks")
+        if search not in SEARCHES:
+            raise ScenarioError(f"--search {search}: choose one of {', '.join(SEARCHES)}")
+        actives = [arm.name for arm in scenario_obj.arms if not arm.control]
+        if target_duration_weeks is not None:
+            target = Target("duration", duration_probability, weeks=target_duration_weeks)
+        else:
+            if comparison is None and len(actives) > 1:
+                raise ScenarioError(f"several active arms: choose one with --comparison ({', '.join(actives)})")
+            if comparison is not None and comparison not in actives:
+                raise ScenarioError(f"--comparison {comparison}: not an active arm ({', '.join(actives)})")
+            kind, level = ("power", target_power) if target_power is not None else ("assurance", target_assurance)
+            if kind == "assurance":
+                check_assurance = scenario_obj.model_copy(update={"assurance": True})
+                load_checked_design(check_assurance, plan_obj)
+            target = Target(kind, level, comparison or actives[0])
+        if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+            raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
+    except ScenarioError as error:
+        raise fail(error) from None
+    seed = master_seed(seed)
+    with _progress(quiet) as bar:
+        task = bar.add_task(f"searching {search} for {scenario_obj.name}", total=None)
+        try:
+            result = find_size(
+                scenario_obj, plan_obj, target, search=search, seed=seed, workers=workers, maximum=max_n,
+                progress=lambda done: bar.advance(task, done),
+            )
+        except ValueError as error:
+            raise fail(ScenarioError(str(error))) from None
+    out.print(size_lines(result, scenario_obj), highlight=False)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "size.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        out.print(f"wrote {out_dir / 'size.json'}")
+
+
+def load_checked_design(scenario_obj: Scenario, plan_obj: AnalysisPlan) -> None:
+    """The checks that need the evidence library for an in-memory scenario (e.g. design priors for assurance)."""
+    from trialsim.runner import check_design
+
+    check_design(scenario_obj, plan_obj)
 
 
 def main() -> None:

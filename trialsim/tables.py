@@ -68,3 +68,21 @@ def calibration_table(calibration, verified: dict[str, float] | None = None) -> 
         label = "final" if j == count - 1 else f"look {j + 1}"
         table.add_row(label, f"{value:.5f}", f"{low:.5f} – {high:.5f}")
     return table
+
+
+def size_lines(result, scenario) -> str:
+    """The answer of a size search in a few lines: value, metric ± MCSE, curve, cost."""
+    what = {"sample_size": "total N", "sites": "sites", "rate": "screening rate per site per week"}[result.search]
+    value = f"{result.value:,.0f}" if result.search != "rate" else f"{result.value:.3f}"
+    a, b = result.curve
+    lines = [
+        f"{scenario.name}: {what} = {value} for {result.target.describe()}",
+        f"  at that value: {result.target.kind} {result.metric:.3f} ± {result.metric_mcse:.3f} (MCSE, "
+        f"{result.verification_trials:,} fresh trials; the target is below the one-sided 95% Monte Carlo bound)",
+        f"  E[N] {result.expected_n:.0f}, completers {result.expected_completers:.1f}, duration median "
+        f"{result.duration_weeks['median']:.1f} weeks, p90 {result.duration_weeks['p90']:.1f}",
+        f"  fitted curve Φ({a:.3f} + {b:.3f}·ln x) over {len(result.points)} simulated values",
+        f"  {result.trials_spent:,} simulated trials (a grid of the same resolution: {result.grid_trials:,}); "
+        f"seed {result.seed}",
+    ]
+    return "\n".join(lines + [f"  note: {note}" for note in result.notes])
