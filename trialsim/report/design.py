@@ -126,14 +126,17 @@ def scenario_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[st
 
 
 def _effect_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """Per active arm: its true effect on the total (points and SMD) and its design prior."""
+    """Per active arm: its true effects (points; SMD of the total) and its design prior."""
     facts = []
     sd = scenario.outcome.sd_change
     for arm in summary["arms"]:
         if arm["control"]:
             continue
-        total = arm["effect_points"]["total"]
-        text = f"{total:+.2f} PANSS points on the total (SMD {total / sd:+.2f})"
+        effects = arm["effect_points"]
+        text = (
+            f"{effects['total']:+.2f} PANSS points on the total (SMD {effects['total'] / sd:+.2f}), "
+            f"{effects['positive']:+.2f} on the positive and {effects['negative']:+.2f} on the negative subscale"
+        )
         prior = arm["design_prior_points"]
         if prior is not None:
             text += f"; design prior N({prior['mean']:.2f}, {prior['sd']:.2f}²) points"

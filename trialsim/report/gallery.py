@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from matplotlib.collections import LineCollection
 from matplotlib.ticker import MaxNLocator
 
 from trialsim.chunk import trial_seed
@@ -80,12 +81,11 @@ def gallery_figure(run: Run, index: int, data: TrialData, enrolment: Enrolment) 
         dense = data.n > RASTER_ABOVE
         for a, name in enumerate(data.arm_names):
             mine = np.flatnonzero(data.arm == a)
-            for i in mine:
-                seen = np.isfinite(scores[i])
-                ax.plot(
-                    since[i, seen], scores[i, seen], color=colour[name], alpha=0.18, linewidth=0.6, rasterized=dense
-                )
-            means = np.nanmean(np.where(np.isfinite(scores[mine]), scores[mine], np.nan), axis=0)
+            paths = [np.column_stack([since[i], scores[i]])[np.isfinite(scores[i])] for i in mine]
+            ax.add_collection(LineCollection(paths, colors=colour[name], alpha=0.18, linewidths=0.6, rasterized=dense))
+            seen = np.isfinite(scores[mine])
+            with np.errstate(invalid="ignore"):  # a visit nobody in the arm attended has no mean
+                means = np.where(seen, scores[mine], 0.0).sum(axis=0) / seen.sum(axis=0)
             ax.plot(data.visit_weeks, means, color=colour[name], linewidth=2.2, marker="o", markersize=3, label=name)
             last = [np.flatnonzero(np.isfinite(scores[i]))[-1] for i in mine if dropped[i]]
             leavers = [i for i in mine if dropped[i]]
