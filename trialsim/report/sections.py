@@ -24,46 +24,48 @@ NO_MANIFEST = (
 
 def glance_section(run: Run) -> Section:
     """The designer's answer: per comparison, the smallest N reaching the target (or the best there is)."""
-    facts = []
-    order = run.by_size()
-    for c, comparison in enumerate(run.points[order[0]]["comparisons"]):
-        column = [(run.points[i], run.points[i]["comparisons"][c]) for i in order]
-        name = comparison_label(comparison)
-        if is_null(comparison):
-            point, worst = max(column, key=lambda pc: pc[1]["power"] or 0.0)
-            text = (
-                f"type I error at most {show(worst['power'], 'probability')} ± {show(worst['power_mcse'], 'mcse')} "
-                f"(N = {point['sample_size']}); the true effect is 0"
-            )
-        else:
-            reached = [(point, c_) for point, c_ in column if (c_["power"] or 0.0) >= run.target]
-            if reached:
-                point, best = reached[0]
-                text = (
-                    f"estimated power reaches the target {run.target:g} at N = {point['sample_size']}: "
-                    f"{show(best['power'], 'probability')} ± {show(best['power_mcse'], 'mcse')} (MCSE), median "
-                    f"duration {show(point['duration_weeks']['median'], 'weeks')} weeks"
-                )
-            else:
-                point, best = max(column, key=lambda pc: pc[1]["power"] or 0.0)
-                text = (
-                    f"below the target {run.target:g} at every simulated N; highest power "
-                    f"{show(best['power'], 'probability')} ± {show(best['power_mcse'], 'mcse')} at "
-                    f"N = {point['sample_size']}"
-                )
-        largest = run.points[run.largest]["comparisons"][c]
-        if "assurance" in largest:
-            text += (
-                f"; assurance {show(largest['assurance'], 'probability')} ± "
-                f"{show(largest['assurance_mcse'], 'mcse')} at N = {run.points[run.largest]['sample_size']}"
-            )
-        facts.append((name, text))
+    first = run.points[run.by_size()[0]]
+    facts = [(comparison_label(comparison), _answer(run, c)) for c, comparison in enumerate(first["comparisons"])]
+    trials = run.summary["trials"]
+    if run.summary["analysis"]["model"] == "responder":
+        scale = f"Comparisons are {run.effect_unit}s of response (active − control, positive = improvement)."
+    else:
+        scale = f"Effects are in PANSS points; {run.summary['effect_sign']}."
     paragraphs = [
-        f"{run.summary['trials']} simulated trials per design point, seed {run.summary['seed']}. "
-        f"Effects are in {run.effect_unit}; {run.summary['effect_sign']}."
+        f"Seed {run.summary['seed']}; {trials} simulated trial{'s' * (trials != 1)} per design point. {scale}"
     ]
     notes = [] if run.scenario is not None else [NO_MANIFEST]
     return Section("at-a-glance", "At a glance", paragraphs=paragraphs, facts=facts, notes=notes)
+
+
+def _answer(run: Run, c: int) -> str:
+    """Comparison ``c`` in one sentence: type I error (null), or the smallest N reaching the target power."""
+    column = [(run.points[i], run.points[i]["comparisons"][c]) for i in run.by_size()]
+    power = lambda pair: pair[1]["power"] or 0.0
+    at = lambda pair: f"{show(pair[1]['power'], 'probability')} ± {show(pair[1]['power_mcse'], 'mcse')}"
+    if is_null(column[0][1]):
+        worst = max(column, key=power)
+        text = f"type I error at most {at(worst)} (N = {worst[0]['sample_size']}); the true effect is 0"
+    else:
+        reached = [pair for pair in column if power(pair) >= run.target]
+        if reached:
+            point = reached[0][0]
+            text = (
+                f"estimated power reaches the target {run.target:g} at N = {point['sample_size']}: {at(reached[0])} "
+                f"(MCSE), median duration {show(point['duration_weeks']['median'], 'weeks')} weeks"
+            )
+        else:
+            best = max(column, key=power)
+            text = (
+                f"below the target {run.target:g} at every simulated N; highest power {at(best)} at "
+                f"N = {best[0]['sample_size']}"
+            )
+    largest = run.points[run.largest]
+    comparison = largest["comparisons"][c]
+    if "assurance" in comparison:
+        assurance = f"{show(comparison['assurance'], 'probability')} ± {show(comparison['assurance_mcse'], 'mcse')}"
+        text += f"; assurance {assurance} at N = {largest['sample_size']}"
+    return text
 
 
 def design_section(run: Run) -> Section:
@@ -170,6 +172,7 @@ def gallery_section(run: Run) -> Section | None:
     if not run.resimulated:
         return None
     shown = run.resimulated[:GALLERY_TRIALS]
+    which = f"Trials 0–{len(shown) - 1}" if len(shown) > 1 else "Trial 0"
     rows = run.rows(run.largest).set_index("trial")
     notes = [
         f"Trial {k} simulated again does not reproduce the run's row in trials.parquet (the engine or its "
@@ -181,8 +184,8 @@ def gallery_section(run: Run) -> Section | None:
         "gallery",
         "Gallery of simulated trials",
         paragraphs=[
-            f"The first {len(shown)} trials of N = {run.points[run.largest]['sample_size']} simulated again from "
-            "their seeds (effects at their point values); each caption gives the run's analysis of that trial."
+            f"{which} of N = {run.points[run.largest]['sample_size']} simulated again from the run's seeds (effects "
+            "at their point values); each caption gives the run's analysis of that trial."
         ],
         figures=[gallery_figure(run, k, data, enrolment) for k, (data, enrolment) in enumerate(shown)],
         notes=notes,

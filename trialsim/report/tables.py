@@ -3,6 +3,7 @@ the value it shows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from trialsim.report.content import Cell, Table
@@ -136,7 +137,9 @@ def design_points_table(summary: dict[str, Any]) -> Table:
     return Table("design-points", caption, header, rows)
 
 
-def _per_arm_table(summary: dict[str, Any], field: str, key: str, caption: str, shown) -> Table:
+def _per_arm_table(
+    summary: dict[str, Any], field: str, key: str, caption: str, shown: Callable[[str, str], bool]
+) -> Table:
     """Rows (N, name), one column per arm, from ``design_points[*][field][arm][name]``; ``shown(arm, name)`` says
     whether a number is recorded for that arm (otherwise the cell says so)."""
     points = summary["design_points"]
