@@ -1,4 +1,4 @@
-"""Command line: ``trialsim run | validate``.
+"""Command line: ``trialsim run | compare | stress | report | validate``.
 
 User mistakes (bad files, bad arguments) print a short message and exit with code 2, never a traceback.
 """
@@ -82,6 +82,7 @@ def run(
             help="NUTS plans: save the InferenceData of the first K trials to OUT/idata/",
         ),
     ] = 0,
+    report: Annotated[bool, typer.Option("--report", help="also write the HTML report OUT/report.html")] = False,
 ) -> None:
     """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
     from trialsim.runner import simulate
@@ -111,6 +112,8 @@ def run(
         raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
     out.print(f"wrote {summary_path} and {trials_path}")
+    if report:
+        write_report_or_fail(out_dir)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -379,6 +382,29 @@ def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Ta
                 "—" if failed is None else f"{failed:.1%}",
             )
     return table
+
+
+@app.command(name="report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="directory written by `trialsim run` (summary.json, trials.parquet)")],
+    out_file: Annotated[
+        Optional[Path], typer.Option("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    ] = None,
+    target: Annotated[float, typer.Option(min=0.01, max=0.99, help="target power drawn on the power curve")] = 0.8,
+) -> None:
+    """Write a self-contained HTML report of a run: design, power curves, distributions, a gallery of trials."""
+    write_report_or_fail(run_dir, out_file, target)
+
+
+def write_report_or_fail(run_dir: Path, out_file: Optional[Path] = None, target: float = 0.8) -> None:
+    """Write the report (matplotlib and jinja2 are imported only here) and say where; user errors exit with 2."""
+    from trialsim.report import write_report
+
+    try:
+        path = write_report(run_dir, out_file, target=target)
+    except ScenarioError as error:
+        raise fail(error) from None
+    out.print(f"wrote {path}")
 
 
 @app.command()
