@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.special import ndtri
 
 from trialsim import decisions
 from trialsim.engine.cohort import World
@@ -238,22 +239,19 @@ class PlanAnalyst:
                     threshold,
                 )
             return np.where(posterior.valid[:, None], np.nan_to_num(out), 0.0)
-        out = np.zeros_like(posterior.mean)
-        seeds = analysis_seeds(self.job.seed, request.trials, request.look)
-        for k in range(out.shape[0]):
-            rng = np.random.default_rng(np.random.SeedSequence(seeds[k].entropy, spawn_key=seeds[k].spawn_key + (1,)))
-            n_now = np.maximum(completers[k], 1.0)
-            for c in range(out.shape[1]):
-                mean, sd = posterior.mean[k, c], posterior.sd[k, c]
-                if not np.isfinite(mean) or not np.isfinite(sd):
-                    continue
-                sigma = sd / np.sqrt(1.0 / n_now[1 + c] + 1.0 / n_now[0])  # residual SD implied by the posterior SD
-                draws = rng.normal(mean, sd, plan.posterior_draws)
-                out[k, c] = predictive_probability_draws(
-                    draws, np.full(draws.size, sigma), future[k, 1 + c], future[k, 0], mean, sd, margin, threshold,
-                    rng,
-                )
-        return out
+        # Per-trial engines: posterior draws of the effect from its normal approximation (deterministic quantiles)
+        # with the residual SD their posterior SD implies; the future estimate is integrated in closed form.
+        draws = plan.posterior_draws
+        quantiles = ndtri((np.arange(draws) + 0.5) / draws)
+        n_now = np.maximum(completers, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sigma = posterior.sd / np.sqrt(1.0 / n_now[:, 1:] + 1.0 / n_now[:, [0]])
+            effect = posterior.mean[..., None] + posterior.sd[..., None] * quantiles
+            out = predictive_probability_draws(
+                effect, np.broadcast_to(sigma[..., None], effect.shape), future[:, 1:], future[:, [0]],
+                posterior.mean, posterior.sd, margin, threshold,
+            )
+        return np.where(posterior.valid[:, None], np.nan_to_num(out), 0.0)
 
 
 def _closed(request: Round, control: int) -> np.ndarray:

@@ -572,9 +572,13 @@ def size(
             raise fail(ScenarioError(str(error))) from None
     out.print(size_lines(result, scenario_obj), highlight=False)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "size.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-        out.print(f"wrote {out_dir / 'size.json'}")
+        try:
+            result.verification.save(out_dir)
+            (out_dir / "size.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
+        out.print(f"wrote {out_dir}: size.json and the verification run at the answer (summary.json, "
+                  "trials.parquet); `trialsim report` shows it with the fitted curve")
 
 
 def load_checked_design(scenario_obj: Scenario, plan_obj: AnalysisPlan) -> None:

@@ -17,8 +17,11 @@ from multiprocessing import get_all_start_methods, get_context
 import numpy as np
 import pandas as pd
 
-from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk
+from trialsim.analyst import PlanAnalyst
+from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk, trial_seed
 from trialsim.engine.cohort import World
+from trialsim.engine.trial import Timeline, interacts, simulate_trial
+from trialsim.inference.data import TrialData
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan
@@ -245,6 +248,29 @@ def run_trials(
     table = pd.concat(frames, ignore_index=True)
     table = table.sort_values(["design_point", "effect_mode", "trial"], kind="stable")
     return table.reset_index(drop=True), seed
+
+
+def rerun_trial(
+    scenario: Scenario,
+    plan: AnalysisPlan,
+    seed: int,
+    index: int,
+    sample_size: int | None = None,
+    *,
+    assurance: bool = False,
+) -> tuple[TrialData, Timeline, pd.DataFrame]:
+    """Trial ``index`` of a run with master ``seed`` simulated again exactly: its per-patient data (randomised
+    patients), its timeline of events (with interim looks and a stop) and its row of ``trials.parquet`` (the
+    analysis). ``sample_size``: the design point (default the largest); ``assurance``: its assurance twin."""
+    sizes = scenario.sample_sizes
+    size = sample_size if sample_size is not None else max(sizes)
+    if size not in sizes:
+        raise ScenarioError(f"sample size {size} is not a design point of the scenario ({sizes})")
+    job = make_job(scenario, plan, seed)
+    analyst = PlanAnalyst(job, size, index) if interacts(scenario) else None
+    data, timeline = simulate_trial(scenario, size, trial_seed(seed, index), analyst=analyst, assurance=assurance)
+    row = simulate_chunk(job, Chunk(sizes.index(size), size, index, index + 1, assurance))
+    return data, timeline, row
 
 
 def simulate(

@@ -82,6 +82,7 @@ class SizeResult:
     duration_weeks: dict[str, float]
     seed: int
     notes: list[str] = field(default_factory=list)
+    verification: Any = None  # SimulationResults of the accepted verification run (at the answer)
 
     def fitted(self, x: np.ndarray) -> np.ndarray:
         """The fitted curve at ``x``."""
@@ -272,7 +273,8 @@ def find_size(
         candidate = aim if attempt == 0 else max(aim, space.round_up(candidate + space.step))
         if candidate > cap:
             raise ValueError(f"the target is not reached with confidence below the maximum {cap:g}")
-        table = simulate_at([candidate], trials, seed + 1 + attempt)
+        verify_seed = seed + 1 + attempt
+        table = simulate_at([candidate], trials, verify_seed)
         events = table["event"].to_numpy()
         metric = float(events.mean())
         mcse = math.sqrt(max(metric * (1 - metric), 1e-12) / len(events))
@@ -306,4 +308,15 @@ def find_size(
                         "p90": float(table["duration_weeks"].quantile(0.9))},
         seed=seed,
         notes=notes,
+        verification=_verification_results(space.scenario_at([candidate])[0], plan, table, verify_seed),
     )
+
+
+def _verification_results(scenario: Scenario, plan: AnalysisPlan, table: pd.DataFrame, seed: int):
+    """The accepted verification run as ordinary results (a run directory: summary, trials, manifest)."""
+    from trialsim.results import SimulationResults
+
+    if scenario.sample_size != table["sample_size"].iloc[0] and isinstance(scenario.sample_size, list):
+        scenario = scenario.model_copy(update={"sample_size": int(table["sample_size"].iloc[0])})
+    trials = table.drop(columns=["x", "event"]).assign(design_point=0).reset_index(drop=True)
+    return SimulationResults.build(scenario, plan, trials, seed, int(trials["trial"].nunique()))

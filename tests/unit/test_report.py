@@ -185,7 +185,7 @@ def test_gallery_trials_reproduce_the_run(run_dirs):
     results = SimulationResults.load(run_dirs["assurance_resources"])
     largest = max(results.scenario.sample_sizes)
     rows = results.trials[(results.trials["sample_size"] == largest) & (results.trials["effect_mode"] == "point")]
-    trials = resimulate_trials(results.scenario, results.summary["seed"], largest, range(3))
+    trials = resimulate_trials(results.scenario, results.plan, results.summary["seed"], largest, range(3))
     for index, (data, _) in enumerate(trials):
         row = rows[rows["trial"] == index].iloc[0]
         assert matches_run(data, row)

@@ -25,7 +25,7 @@ def render_report(results: SimulationResults, *, target: float = DEFAULT_TARGET)
     if results.scenario is not None:
         largest = max(point["sample_size"] for point in summary["design_points"])
         indices = range(min(RESIMULATED_TRIALS, summary["trials"]))
-        resimulated = resimulate_trials(results.scenario, summary["seed"], largest, indices)
+        resimulated = resimulate_trials(results.scenario, results.plan, summary["seed"], largest, indices)
     run = Run(summary, results.trials, results.scenario, results.plan, target, resimulated)
     sections = [section for build in SECTIONS if (section := build(run)) is not None]
     environment = jinja2.Environment(

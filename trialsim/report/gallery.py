@@ -13,13 +13,12 @@ import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.ticker import MaxNLocator
 
-from trialsim.chunk import trial_seed
-from trialsim.engine.recruitment import Enrolment
-from trialsim.engine.trial import simulate_trial
+from trialsim.engine.trial import Timeline
 from trialsim.inference.data import TrialData
 from trialsim.report.content import Figure
 from trialsim.report.drawing import colours, render
 from trialsim.report.run import Run
+from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
 #: Trials shown in the gallery (indices 0, 1, ...).
@@ -31,11 +30,13 @@ RASTER_ABOVE = 150
 
 
 def resimulate_trials(
-    scenario: Scenario, seed: int, sample_size: int, indices: range
-) -> list[tuple[TrialData, Enrolment]]:
+    scenario: Scenario, plan: AnalysisPlan, seed: int, sample_size: int, indices: range
+) -> list[tuple[TrialData, Timeline]]:
     """Trials ``indices`` of the design point with ``sample_size`` simulated again from the run's master seed, with
-    effects at their point values: the same patients, visits and dropouts as in the run."""
-    return [simulate_trial(scenario, sample_size, trial_seed(seed, index)) for index in indices]
+    effects at their point values: the same patients, visits, dropouts and interim decisions as in the run."""
+    from trialsim.runner import rerun_trial
+
+    return [rerun_trial(scenario, plan, seed, index, sample_size)[:2] for index in indices]
 
 
 def matches_run(data: TrialData, row: pd.Series) -> bool:
@@ -58,7 +59,7 @@ def _scores(run: Run, data: TrialData) -> tuple[np.ndarray, str]:
     return data.panss, "PANSS total"
 
 
-def gallery_figure(run: Run, index: int, data: TrialData, enrolment: Enrolment) -> Figure:
+def gallery_figure(run: Run, index: int, data: TrialData, enrolment: Timeline) -> Figure:
     """Trial ``index``: enrolment by site, trajectories by arm (dropouts marked ×), cumulative dropout by arm."""
     colour = colours(list(data.arm_names))
     scores, scale = _scores(run, data)

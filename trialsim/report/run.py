@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from trialsim.engine.recruitment import Enrolment
+from trialsim.engine.trial import Timeline
 from trialsim.inference.data import TrialData
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
@@ -26,7 +26,7 @@ class Run:
     scenario: Scenario | None
     plan: AnalysisPlan | None
     target: float
-    resimulated: list[tuple[TrialData, Enrolment]]
+    resimulated: list[tuple[TrialData, Timeline]]
 
     @property
     def points(self) -> list[dict[str, Any]]:

@@ -41,11 +41,13 @@ def arms_table(summary: dict[str, Any]) -> Table:
                 number(summary, at + ("effect_points", "negative"), "effect"),
                 number(summary, at + ("design_prior_points", "mean"), "effect"),
                 number(summary, at + ("design_prior_points", "sd"), "effect"),
-                number(summary, at + ("ae_discontinuation",), "percent"),
+                number(summary, at + ("effect_raw_smd",), "effect", "—"),
+                number(summary, at + ("effect_used_smd",), "effect"),
+                number(summary, at + ("ae_discontinuation",), "percent", "not recorded"),
             ]
         )
     header = ["arm", "role", "intervention", "versus", "effect: total", "positive", "negative"]
-    header += ["design prior: mean", "sd", "AE discontinuation"]
+    header += ["design prior: mean", "sd", "SMD: evidence", "used", "AE discontinuation"]
     return Table("arms", "Arms: true effects and design priors (PANSS points, positive = improvement)", header, rows)
 
 
@@ -198,6 +200,10 @@ def sources_table(summary: dict[str, Any]) -> Table:
         for what, source in sources.items():
             same = what == "design_prior" and source == sources.get("effect")
             rows.append([label(arm["name"]), label(_readable(what)), label("as the effect" if same else source)])
+        if arm.get("evidence_adjustments"):
+            certainty = arm.get("evidence_certainty") or "not graded"
+            text = f"{certainty} certainty; " + "; ".join(arm["evidence_adjustments"])
+            rows.append([label(arm["name"]), label("evidence, as used"), label(text)])
     return Table("sources", "Sources of the arms' effects and design priors", ["arm", "number", "source"], rows)
 
 

@@ -60,6 +60,8 @@ class Spending(Strict):
         problems = []
         if self.function == "hsd" and self.gamma is None:
             problems.append(("gamma", None, "the Hwang–Shih–DeCani function needs gamma (e.g. -4)"))
+        if self.function != "hsd" and self.gamma is not None:
+            problems.append(("gamma", self.gamma, f"gamma applies to the hsd function only, not {self.function}"))
         fractions = self.information_fractions
         if fractions is not None:
             if any(b <= a for a, b in zip(fractions, fractions[1:])) or fractions[0] <= 0 or fractions[-1] != 1.0:
