@@ -85,7 +85,14 @@ def analyse(
         keep_idata=job.keep_idata if keep_idata else 0,
         idata_dir=job.idata_dir,
     )
-    return result.posterior, result.columns
+    posterior = result.posterior
+    if plan.decision.multiplicity != "none":
+        completers = np.stack(
+            [(batch.in_arm(a) & batch.endpoint_observed).sum(axis=1) for a in range(len(batch.arm_names))], axis=1
+        ).astype(float)
+        ordered = np.concatenate([completers[:, [batch.control]], np.delete(completers, batch.control, axis=1)], 1)
+        posterior = decisions.adjust_for_multiplicity(posterior, plan.decision.multiplicity, ordered)
+    return posterior, result.columns
 
 
 def true_effects(batch: TrialBatch, job: Job) -> np.ndarray:

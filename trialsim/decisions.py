@@ -7,7 +7,7 @@ are positive = improvement. Nothing here simulates: the engine applies what thes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import ndtr, ndtri, stdtr
@@ -59,6 +59,49 @@ class Thresholds:
         fractions = information_fractions(scenario, plan, sample_size)
         z = efficacy_boundaries(fractions, spending.alpha, spending.function, spending.gamma)
         return cls(ndtr(z[:-1]), float(ndtr(z[-1])))
+
+
+def adjust_for_multiplicity(
+    posterior: ComparisonPosterior, method: str, completers: np.ndarray
+) -> ComparisonPosterior:
+    """One-sided p-values (p = 1 − ``prob_gt_margin`` of a frequentist plan) adjusted for several active arms
+    against one control; returns the posterior with ``prob_gt_margin`` = 1 − adjusted p.
+
+    - ``bonferroni``: min(1, m·p);
+    - ``holm``: step-down, p_(i) ↦ max_{j ≤ i} min(1, (m − j + 1)·p_(j)) (Holm 1979);
+    - ``dunnett``: 1 − P(max_k Z_k < z_j) for Z ~ N(0, R) with the shared-control correlations
+      R_jk = 1/√((1 + n₀/n_j)(1 + n₀/n_k)) from the completers per arm ``completers`` (trials, arms: control
+      first), z_j = Φ⁻¹(1 − p_j) (Dunnett 1955 with a normal reference).
+    """
+    comparisons = posterior.prob_gt_margin.shape[1]
+    if method == "none" or comparisons < 2:
+        return posterior
+    p = 1.0 - posterior.prob_gt_margin
+    if method == "bonferroni":
+        adjusted = np.minimum(1.0, comparisons * p)
+    elif method == "holm":
+        order = np.argsort(p, axis=1)
+        ranked = np.take_along_axis(p, order, axis=1) * (comparisons - np.arange(comparisons))
+        stepped = np.minimum(1.0, np.maximum.accumulate(ranked, axis=1))
+        adjusted = np.empty_like(p)
+        np.put_along_axis(adjusted, order, stepped, axis=1)
+    elif method == "dunnett":
+        from scipy.stats import multivariate_normal
+
+        adjusted = np.ones_like(p)
+        z = ndtri(np.clip(1.0 - p, 1e-15, 1 - 1e-15))
+        for k in range(p.shape[0]):
+            n0, n = max(completers[k, 0], 1.0), np.maximum(completers[k, 1:], 1.0)
+            share = 1.0 / np.sqrt(1.0 + n0 / n)
+            corr = np.outer(share, share)
+            np.fill_diagonal(corr, 1.0)
+            law = multivariate_normal(np.zeros(comparisons), corr)
+            for j in range(comparisons):
+                if np.isfinite(z[k, j]):
+                    adjusted[k, j] = 1.0 - law.cdf(np.full(comparisons, z[k, j]))
+    else:
+        raise ValueError(f"unknown multiplicity adjustment {method!r}")
+    return replace(posterior, prob_gt_margin=np.where(posterior.valid[:, None], 1.0 - adjusted, 0.0))
 
 
 def final_success(posterior: ComparisonPosterior, plan: AnalysisPlan, threshold: float) -> np.ndarray:
