@@ -48,16 +48,16 @@ def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
         scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance, subscales=subscales,
         covariates=False, analyst=analyst,
     )
-    frame = pd.DataFrame(_trial_columns(job, chunk, batch))
+    columns = _trial_columns(job, chunk, batch)
     if trials is None:
         looks = np.full(indices.size, FINAL)
         posterior, extra = analyse(batch, job, indices, looks, keep_idata=True)
         success = decisions.final_success(posterior, job.plan, job.plan.decision.threshold)
         outcome = RoundResult(posterior, extra, success, np.zeros(indices.size, int))
-        columns = _comparison_columns(outcome, np.arange(indices.size), true_effects(batch, job))
+        columns.update(_comparison_columns(outcome, np.arange(indices.size), true_effects(batch, job)))
     else:
-        columns = _event_columns(job, trials, true_effects(batch, job))
-    return pd.concat([frame, pd.DataFrame(columns)], axis=1)
+        columns.update(_event_columns(job, trials, true_effects(batch, job)))
+    return pd.DataFrame(columns)
 
 
 def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, object]:

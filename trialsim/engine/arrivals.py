@@ -139,7 +139,9 @@ def _fixed_arrivals(recruitment: Recruitment, streams: list[TrialStreams], sites
 def _first_passing(weeks: np.ndarray, site: np.ndarray, passes: np.ndarray, n_sites: int, count: int) -> Arrivals:
     """The first ``count`` screenings that pass, in time order, with each one's rank among its site's passes."""
     trials = weeks.shape[0]
-    first = np.argsort(~passes, axis=1, kind="stable")[:, :count]  # passing screenings first, in time order
+    # The first `count` passing screenings of each row, in time order (every row has at least `count`).
+    keep = passes & (np.cumsum(passes, axis=1) <= count)
+    first = np.nonzero(keep)[1].reshape(trials, count)
     chosen_site = np.take_along_axis(site, first, axis=1)
     by_site = np.argsort(chosen_site, axis=1, kind="stable")
     cell = (np.arange(trials)[:, None] * n_sites + chosen_site).ravel()
