@@ -93,7 +93,9 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
                 columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
         monitoring = scenario.arms[a].monitoring
         if monitoring is not None:
-            visits = monitoring_visits(monitoring, batch.on_study_weeks)
+            from trialsim.world.monitoring import tests_by
+
+            visits = tests_by(monitoring, batch.on_study_weeks)
             columns[f"{name}.monitoring_visits"] = (in_arm * visits).sum(axis=1)
     if batch.start_delay is not None:
         from trialsim.engine.delivery import resource_use
@@ -207,10 +209,3 @@ def _event_columns(job: Job, trials: EventTrials, truth: np.ndarray) -> dict[str
         if a != scenario.control_index:
             columns[f"{arm.name}.dropped_look"] = dropped_at[:, a]
     return columns
-
-
-def monitoring_visits(monitoring, on_study_weeks: np.ndarray) -> np.ndarray:
-    """Blood-monitoring visits while on study: weekly up to ``weekly_weeks``, then every ``then_every_weeks``."""
-    weekly = np.floor(np.minimum(on_study_weeks, monitoring.weekly_weeks))
-    later = np.floor(np.maximum(on_study_weeks - monitoring.weekly_weeks, 0.0) / monitoring.then_every_weeks)
-    return weekly + later

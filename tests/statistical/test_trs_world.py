@@ -85,12 +85,14 @@ def test_completers_biased_towards_null_under_mnar(missingness_bias):
 
 
 def test_adverse_event_incidence_matches_library():
-    """No dropout: each arm's simulated AE incidence is the library's rate, within 3.5 binomial MCSE."""
+    """No dropout: each arm's simulated AE incidence is the library's rate, within 3.5 binomial MCSE (EMERGENT's
+    population, not on clozapine, where AE discontinuation is EMERGENT-1's 2%)."""
     scenario = make_scenario(
         arms=[
             {"name": "placebo", "control": True, "intervention": "placebo"},
             {"name": "xt", "intervention": "xanomeline_trospium"},
         ],
+        population={"background": "not_trs"},
         sample_size=400,
         recruitment=fast_recruitment(),
     )
@@ -171,22 +173,31 @@ def test_subscale_change_sd_and_correlation():
 
 
 def test_heterogeneity_marginal_effect_unbiased():
-    """Ultra-TRS (40%, effect × 0.5) and smoking (75%, × 0.5 in a clozapine-dependent arm): the true effect is
-    δ·(0.6 + 0.4·0.5)·(0.25 + 0.75·0.5) = 6 × 0.8 × 0.625 = 3 points, and the ANCOVA estimates it without bias."""
+    """Ultra-TRS (40%, effect × 0.5) and clozapine levels (75% smokers, fixed 400 mg/day, C/D log-normal with
+    medians 1.11 and 2.22 and log-SD 0.45; below 350 ng/mL the clozapine-dependent effect is halved). The true
+    effect is δ·(0.6 + 0.4·0.5)·(1 − 0.5·Σ_g w_g Φ(ln(350/(400·m_g))/0.45)) and the ANCOVA estimates it without
+    bias (3.5 MCSE), with site and rater noise on."""
     scenario = make_scenario(
         sample_size=200,
         recruitment=fast_recruitment(),
         arms=[{"name": "p", "control": True}, {"name": "d", "effect": {"points": 6.0}, "clozapine_dependent": True}],
         heterogeneity={"ultra_trs_fraction": 0.4, "ultra_trs_effect_ratio": 0.5, "site_sd": 2.0, "rater_sd": 3.0},
         population={"smoking_fraction": 0.75},
+        clozapine={"dosing": "fixed", "dose_mg_per_day": 400},
     )
+    below = [stats.norm.cdf(math.log(350 / (400 * m)) / 0.45) for m in (1.11, 2.22)]
+    expected = 6.0 * 0.8 * (1 - 0.5 * (0.75 * below[0] + 0.25 * below[1]))
     comparison = simulate(scenario, VAGUE, 1500, seed=8, workers=2).summary["design_points"][0]["comparisons"][0]
-    assert comparison["true_effect"] == pytest.approx(3.0)
+    assert comparison["true_effect"] == pytest.approx(expected, rel=1e-9)
     assert abs(comparison["bias"]) <= 3.5 * comparison["bias_mcse"]
 
 
-def test_neutropenia_discontinuation_rate():
-    """A monitored arm with risk 0.2 in weeks 1–5 (all within follow-up): 20% stop for neutropenia (3.5 MCSE)."""
+def test_severe_neutropenia_found_at_the_next_test_stops_clozapine():
+    """A monitored arm with severe neutropenia in 20% (onset Gamma(2, 4.35 weeks), weekly tests): a case stops
+    clozapine at the first test at or after onset, so before the last visit (week 6) only onsets ≤ 5 weeks count:
+    P = 0.2 · G(5), G the Gamma(2, 4.35) CDF (3.5 binomial MCSE). As adverse events, severe (20%) and any
+    neutropenia (30%, the same uniform, so the severe cases are among them) are recorded when found by the last
+    visit, at the week-6 test included: 0.2 · G(6) and 0.3 · G(6)."""
     scenario = make_scenario(
         sample_size=400,
         recruitment=fast_recruitment(),
@@ -195,16 +206,24 @@ def test_neutropenia_discontinuation_rate():
             {
                 "name": "clozapine",
                 "effect": {"points": 3},
-                "monitoring": {"neutropenia_risk": 0.2, "risk_window_weeks": [1, 5]},
+                "adverse_events": {"neutropenia": 0.3, "severe_neutropenia": 0.2},
+                "monitoring": {"schedule": "us_label"},
             },
         ],
     )
     batch, _ = simulate_trials(scenario, 400, [trial_seed(9, k) for k in range(10)])
     reasons = batch.reasons()
-    flags = reasons[batch.arm == 1] == "neutropenia"
-    mcse = math.sqrt(0.2 * 0.8 / flags.size)
-    assert abs(flags.mean() - 0.2) <= 3.5 * mcse
+    clozapine = batch.arm == 1
+    before_last, by_last = stats.gamma.cdf(5.0, 2.0, scale=4.35), stats.gamma.cdf(6.0, 2.0, scale=4.35)
+    for flags, rate in (
+        (reasons[clozapine] == "neutropenia", 0.2 * before_last),
+        (batch.adverse_events["severe_neutropenia"][clozapine], 0.2 * by_last),
+        (batch.adverse_events["neutropenia"][clozapine], 0.3 * by_last),
+    ):
+        assert abs(flags.mean() - rate) <= 3.5 * math.sqrt(rate * (1 - rate) / flags.size), (flags.mean(), rate)
     assert not (reasons[batch.arm == 0] == "neutropenia").any()
+    severe = batch.adverse_events["severe_neutropenia"]
+    assert (severe <= batch.adverse_events["neutropenia"]).all()
 
 
 def test_waiting_for_treatment_dilutes_the_effect():
