@@ -81,6 +81,12 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
         "duration_weeks": batch.end_week,
     }
     reasons = batch.reasons()
+    responder = scenario.primary_endpoint.measure == "responder"
+    if responder:
+        from trialsim.inference.responder import responders
+
+        status = responders(batch.baseline, batch.panss[..., batch.endpoint_visit],
+                            scenario.primary_endpoint.responder_threshold)
     for a, name in enumerate(batch.arm_names):
         in_arm = batch.in_arm(a)
         columns[f"{name}.n_randomised"] = in_arm.sum(axis=1)
@@ -91,6 +97,9 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
         for event, flags in batch.adverse_events.items():
             if event in recorded:  # an incidence the evidence does not record is unknown, not 0
                 columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
+        if responder:  # per-arm rates, not only their difference: responders among completers, and the truth
+            columns[f"{name}.responders"] = np.where(in_arm & completed, status, 0.0).sum(axis=1).astype(int)
+            columns[f"{name}.true_responder_rate"] = job.responder_truth[a]
         monitoring = scenario.arms[a].monitoring
         if monitoring is not None:
             from trialsim.world.monitoring import tests_by
