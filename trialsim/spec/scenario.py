@@ -396,10 +396,10 @@ class ClozapineExposure(Strict):
     """Clozapine plasma levels (ng/mL) of patients on clozapine (``trialsim.world.exposure``).
 
     Patients on clozapine: everyone when ``population.background`` is ``clozapine``, else those in
-    ``clozapine_dependent`` arms. Level = dose × C/D ratio; the C/D ratio ((ng/mL)/(mg/day)) is log-normal around
+    ``clozapine_dependent`` arms. Level = dose × C/D ratio; the C/D ratio ((ng/mL)/(mg/day)) is log-normal with mean
     ``cd_ratio_nonsmoker`` or ``cd_ratio_smoker``. Tsuda et al. (BMJ Open 2014;4:e004216; 4 studies, 196 patients)
-    found smokers' C/D 1.11 lower (95% CI 0.70–1.53) and advise halving the dose in non-smokers, so the two
-    medians are 2 × 1.11 = 2.22 and 1.11 (derived). Doses are either ``level_guided``, titrated towards
+    found smokers' mean C/D 1.11 lower (95% CI 0.70–1.53) and advise halving the dose in non-smokers, so the two
+    means are 2 × 1.11 = 2.22 and 1.11 (derived). Doses are either ``level_guided``, titrated towards
     ``target_level_ng_ml`` (the TRRIP threshold of 350 ng/mL, Howes et al., Am J Psychiatry 2017;174:216–229) up
     to ``max_dose_mg_per_day`` (900 mg/day, Clozaril label; Kane et al. 1988 "up to 900 mg/d"), or ``fixed`` at
     ``dose_mg_per_day``. ``eligibility_min_level_ng_ml`` admits only patients with a confirmed level at or above

@@ -1,12 +1,13 @@
 """Clozapine plasma levels (ng/mL): dose × concentration-to-dose (C/D) ratio, smoking, titration, eligibility.
 
-A patient's C/D ratio ((ng/mL)/(mg/day)) is log-normal, C/D = m·exp(σZ), with median m the smoker's or the
-non-smoker's (smoking induces CYP1A2, which metabolises clozapine; Tsuda et al., BMJ Open 2014). The dose is
+A patient's C/D ratio ((ng/mL)/(mg/day)) is log-normal, C/D = m·exp(σZ), with mean μ the smoker's or the
+non-smoker's and median m = μ·exp(−σ²/2) (smoking induces CYP1A2, which metabolises clozapine; Tsuda et al., BMJ
+Open 2014, compare means). The dose is
 titrated towards the target level (``level_guided``: dose = min(max dose, target / C/D), so the level is
 min(target, max dose × C/D)) or ``fixed``. Either way the level at entry is K·m·exp(σZ) capped at the target,
 with K the maximum or the fixed dose: monotone in Z, so an eligibility threshold on a confirmed level truncates
 Z exactly (inverse-CDF sampling, like the baseline PANSS). A smoker who stops during the trial keeps their dose;
-their C/D ratio becomes the non-smoker's, m_ns·exp(σZ): the level rises by m_ns/m_s.
+their C/D ratio becomes the non-smoker's, m_ns·exp(σZ): the level rises by μ_ns/μ_s.
 
 Everything is a function of per-patient uniforms (:data:`EXPOSURE_UNIFORMS` columns), vectorised over any leading
 shape. Parameters: :class:`trialsim.spec.scenario.ClozapineExposure` (sources there).
@@ -60,9 +61,10 @@ def _lowest_z(spec: ClozapineExposure, median: np.ndarray | float) -> np.ndarray
     return _z_of_level(spec, spec.eligibility_min_level_ng_ml, median)
 
 
-def medians(spec: ClozapineExposure, smoker: np.ndarray) -> np.ndarray:
-    """Median C/D ratio of each patient's smoking group."""
-    return np.where(smoker, spec.cd_ratio_smoker, spec.cd_ratio_nonsmoker)
+def medians(spec: ClozapineExposure, smoker: np.ndarray | bool) -> np.ndarray:
+    """Median C/D ratio of each patient's smoking group: its mean × exp(−σ²/2)."""
+    mean = np.where(smoker, spec.cd_ratio_smoker, spec.cd_ratio_nonsmoker)
+    return mean * np.exp(-0.5 * spec.cd_ratio_log_sd**2)
 
 
 def draw_levels(spec: ClozapineExposure, smoker: np.ndarray, uniforms: np.ndarray, endpoint_week: float) -> Levels:
@@ -107,9 +109,10 @@ def expected_effect_ratios(spec: ClozapineExposure, smoking_fraction: float) -> 
         high = float(ndtr(_z_of_level(spec, spec.target_level_ng_ml, target_median)))
         return max(high - low, 0.0) / (1.0 - low) if low < 1.0 else 0.0
 
-    smoker_entry = below(spec.cd_ratio_smoker, spec.cd_ratio_smoker)
-    nonsmoker_entry = below(spec.cd_ratio_nonsmoker, spec.cd_ratio_nonsmoker)
-    smoker_after = below(spec.cd_ratio_nonsmoker, spec.cd_ratio_smoker)
+    smoker, nonsmoker = float(medians(spec, True)), float(medians(spec, False))
+    smoker_entry = below(smoker, smoker)
+    nonsmoker_entry = below(nonsmoker, nonsmoker)
+    smoker_after = below(nonsmoker, smoker)
     at_entry = 1.0 - loss * (smoking_fraction * smoker_entry + (1.0 - smoking_fraction) * nonsmoker_entry)
     rise = loss * smoking_fraction * spec.smokers_quitting * (smoker_entry - smoker_after)
     return at_entry, rise

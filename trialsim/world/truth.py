@@ -125,14 +125,14 @@ def calibration_sample(scenario: Scenario) -> EndpointSample:
 def control_improvement(scenario: Scenario) -> float:
     """The control improvement (points): calibrated to the control arm's ``responder_rate`` when it has one, else
     ``outcome.control_improvement``."""
-    return _calibrated(scenario.model_dump_json())[0]
+    return _calibrated(scenario.model_dump_json(exclude_unset=True))[0]
 
 
 def calibrated_effects(scenario: Scenario) -> dict[int, float]:
     """Effects (points) of the active arms stated as a ``responder_rate`` or ``responder_odds_ratio``, by arm
     index: each solves rate(effect) = target (the odds ratio's target is OR·p₀/(1 − p₀ + OR·p₀), p₀ the control's
     rate)."""
-    return dict(_calibrated(scenario.model_dump_json())[1])
+    return dict(_calibrated(scenario.model_dump_json(exclude_unset=True))[1])
 
 
 @lru_cache(maxsize=16)
