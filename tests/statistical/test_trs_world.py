@@ -179,18 +179,22 @@ def test_subscale_change_sd_and_correlation():
 def test_heterogeneity_marginal_effect_unbiased():
     """Ultra-TRS (40%, effect × 0.5) and clozapine levels (75% smokers, fixed 400 mg/day, C/D log-normal with
     means 1.11 and 2.22, medians m_g = mean·e^{−0.45²/2}, log-SD 0.45; below 350 ng/mL the clozapine-dependent
-    effect is halved). The true effect is δ·(0.6 + 0.4·0.5)·(1 − 0.5·Σ_g w_g Φ(ln(350/(400·m_g))/0.45)) and the
-    ANCOVA estimates it without bias (3.5 MCSE), with site and rater noise on."""
+    effect is halved) and sites whose placebo response differs (SD 6 points) with the effect shrinking by 10% per
+    point of it, never below 0 (E over sites of max(0, 1 − 0.1·S) = Φ(1/0.6) + 0.6·φ(1/0.6)). The true effect is
+    δ·(0.6 + 0.4·0.5)·(1 − 0.5·Σ_g w_g Φ(ln(350/(400·m_g))/0.45))·E[max(0, 1 − 0.1·S)] and the ANCOVA estimates
+    it without bias (3.5 MCSE), with rater noise on."""
     scenario = make_scenario(
         sample_size=200,
         recruitment=fast_recruitment(),
         arms=[{"name": "p", "control": True}, {"name": "d", "effect": {"points": 6.0}, "clozapine_dependent": True}],
-        heterogeneity={"ultra_trs_fraction": 0.4, "ultra_trs_effect_ratio": 0.5, "site_sd": 2.0, "rater_sd": 3.0},
+        heterogeneity={"ultra_trs_fraction": 0.4, "ultra_trs_effect_ratio": 0.5, "site_sd": 6.0, "rater_sd": 3.0},
+        outcome={"effect_loss_per_control_point": 0.1},
         population={"smoking_fraction": 0.75},
         clozapine={"dosing": "fixed", "dose_mg_per_day": 400},
     )
     below = [stats.norm.cdf(math.log(350 / (400 * m * math.exp(-0.45**2 / 2))) / 0.45) for m in (1.11, 2.22)]
-    expected = 6.0 * 0.8 * (1 - 0.5 * (0.75 * below[0] + 0.25 * below[1]))
+    sites = stats.norm.cdf(1 / 0.6) + 0.6 * stats.norm.pdf(1 / 0.6)
+    expected = 6.0 * 0.8 * (1 - 0.5 * (0.75 * below[0] + 0.25 * below[1])) * sites
     comparison = simulate(scenario, VAGUE, 1500, seed=8, workers=2).summary["design_points"][0]["comparisons"][0]
     assert comparison["true_effect"] == pytest.approx(expected, rel=1e-9)
     assert abs(comparison["bias"]) <= 3.5 * comparison["bias_mcse"]
@@ -332,14 +336,14 @@ def test_rater_noise_is_split_off_the_sd_of_change():
     assert abs(change.std() - 15.0) <= 3.5 * 15.0 / math.sqrt(2 * change.size), change.std()
 
 
-def _placebo_assurance(sd: float, gamma: float, trials: int = 3000):
+def _placebo_assurance(sd: float, kappa: float, trials: int = 3000):
     n, sigma, m_smd, sd_smd = 150, 15.0, 0.3, 0.2
     scenario = make_scenario(
         arms=[
             {"name": "placebo", "control": True},
             {"name": "drug", "effect": {"smd": m_smd}, "design_prior": {"mean_smd": m_smd, "sd_smd": sd_smd}},
         ],
-        outcome={"control_improvement_sd": sd, "effect_loss_per_control_point": gamma},
+        outcome={"control_improvement_sd": sd, "effect_loss_per_control_point": kappa},
         sample_size=2 * n,
         assurance=True,
         recruitment=fast_recruitment(),
@@ -349,20 +353,28 @@ def _placebo_assurance(sd: float, gamma: float, trials: int = 3000):
     return summary, m, v, tau
 
 
-@pytest.mark.parametrize("gamma", [0.0, 0.5])
-def test_trial_placebo_uncertainty_and_its_coupling(gamma):
-    """Each assurance trial draws its control improvement, 4 + N(0, 8²). γ = 0: the shift is common to both
-    arms and cancels out of the continuous contrast — the estimate stays unbiased and assurance stays
-    Φ((m − zτ)/√(τ² + v)). γ = 0.5: the trial's true effect is δ − γΔ, so assurance is Φ((m − zτ)/√(τ² + v +
-    γ²·8²)), lower (m > zτ here), and the drawn true effects have SD √(v + γ²·64). 3,000 trials: 3 MCSE; bias
-    3.5 MCSE; SD 3.5 SE."""
-    summary, m, v, tau = _placebo_assurance(8.0, gamma)
-    extra = (gamma * 8.0) ** 2
-    expected = stats.norm.cdf((m - stats.norm.ppf(0.975) * tau) / math.sqrt(tau**2 + v + extra))
+@pytest.mark.parametrize("kappa", [0.0, 0.05])
+def test_trial_placebo_uncertainty_and_its_coupling(kappa):
+    """Each assurance trial draws its control improvement, 4 + Δ with Δ ~ N(0, 8²). κ = 0: the shift is common to
+    both arms and cancels out of the continuous contrast — the estimate stays unbiased and assurance stays
+    Φ((m − zτ)/√(τ² + v)). κ = 0.05: the trial's true effect is δ·a with a = max(0, 1 − κΔ), so assurance is
+    E_Δ[Φ((m·a − zτ)/√(τ² + v·a²))] (quadrature), lower (m > zτ here), and the drawn true effects have SD
+    √((v + m²)E[a²] − m²E[a]²). 3,000 trials: assurance within 3 MCSE, bias 3.5 MCSE, SD 3.5 SE."""
+    summary, m, v, tau = _placebo_assurance(8.0, kappa)
+    z = stats.norm.ppf(0.975)
+
+    def over_shift(f):
+        return integrate.quad(lambda d: stats.norm.pdf(d, scale=8.0) * f(max(0.0, 1 - kappa * d)), -80, 80)[0]
+
+    expected = over_shift(lambda a: stats.norm.cdf((m * a - z * tau) / math.sqrt(tau**2 + v * a**2)))
     mcse = math.sqrt(expected * (1 - expected) / 3000)
     assert abs(summary["assurance"] - expected) <= 3 * mcse, (summary["assurance"], expected, mcse)
+    if kappa:
+        no_spread = stats.norm.cdf((m - z * tau) / math.sqrt(tau**2 + v))
+        assert no_spread - expected > 0.02  # the documented direction, by the reference values themselves
+    sd = math.sqrt((v + m**2) * over_shift(lambda a: a**2) - m**2 * over_shift(lambda a: a) ** 2)
     drawn = summary["true_effect_distribution"]["sd"]
-    assert abs(drawn - math.sqrt(v + extra)) <= 3.5 * math.sqrt((v + extra) / (2 * 3000))
+    assert abs(drawn - sd) <= 3.5 * sd / math.sqrt(2 * 3000), (drawn, sd)
     assert abs(summary["bias"]) <= 3.5 * summary["bias_mcse"]
 
 

@@ -299,7 +299,7 @@ def realise(cohort: Cohort, enrolment: Enrolment) -> TrialBatch:
     shares = np.array([1.0, scenario.subscales.positive_control_share, scenario.subscales.negative_control_share])
     deviation = cohort.control_shift[:, None] + np.take_along_axis(cohort.site_effect, enrolment.site, axis=1)
     placebo_shift = cohort.response * deviation[..., None]  # extra control improvement at each visit (points)
-    effect = _patient_effects(cohort, arm, deviation[..., None] * shares)  # (K, N, 3)
+    effect = _patient_effects(cohort, arm, deviation)  # (K, N, 3)
     course = _courses(cohort, arm, weeks if delay is None else weeks - delay[..., None],
                       cohort.levels.quit_week if delay is None else cohort.levels.quit_week - delay)
     total = treated_scores(total_trajectory(scenario), cohort.baseline.panss_total,
@@ -369,12 +369,12 @@ def realise(cohort: Cohort, enrolment: Enrolment) -> TrialBatch:
 
 
 def _patient_effects(cohort: Cohort, arm: np.ndarray, deviation: np.ndarray) -> np.ndarray:
-    """(K, N, 3) each patient's full effect on total, positive and negative (points): the arm's nominal effect,
-    less γ × the placebo deviation of the patient's trial and site (active arms only), times the patient's
-    modifiers (:mod:`trialsim.world.placebo`, :mod:`trialsim.world.heterogeneity`)."""
+    """(K, N, 3) each patient's full effect on total, positive and negative (points): the arm's nominal effect
+    times the share left at the placebo deviation of the patient's trial and site (points, (K, N)) and the
+    patient's modifiers (:mod:`trialsim.world.placebo`, :mod:`trialsim.world.heterogeneity`)."""
     nominal = np.take_along_axis(cohort.nominal_effect, arm[..., None], axis=1)
-    active = (arm != cohort.scenario.control_index)[..., None]
-    return np.where(active, placebo.coupled(nominal, deviation, cohort.scenario), 0.0) * cohort.modifier[..., None]
+    left = placebo.effect_multiplier(cohort.scenario, deviation) * cohort.modifier
+    return nominal * left[..., None]
 
 
 def _courses(cohort: Cohort, arm: np.ndarray, treatment_weeks: np.ndarray, quit_week: np.ndarray) -> np.ndarray:
@@ -399,14 +399,11 @@ def _courses(cohort: Cohort, arm: np.ndarray, treatment_weeks: np.ndarray, quit_
 
 def true_effect(cohort: Cohort) -> np.ndarray:
     """(K, arms, 3) each trial's true effect on total, positive and negative (points) at the primary endpoint:
-    the population average, so that ``bias`` measures the analysis. The nominal effect less γ × the trial's
-    placebo deviation (site deviations average 0), times the arm's average heterogeneity, exposure and course."""
+    the population average, so that ``bias`` measures the analysis. The nominal effect times the share left at
+    the trial's placebo deviation (averaged over sites) and the arm's average heterogeneity, exposure and course."""
     scenario, world = cohort.scenario, cohort.world
-    shares = np.array([1.0, scenario.subscales.positive_control_share, scenario.subscales.negative_control_share])
-    active = np.arange(len(scenario.arms)) != scenario.control_index
-    deviation = cohort.control_shift[:, None, None] * shares
-    coupled = np.where(active[None, :, None], placebo.coupled(cohort.nominal_effect, deviation, scenario), 0.0)
-    return coupled * world.marginal_effect_factor(scenario)[None, :, None]
+    left = placebo.mean_effect_multiplier(scenario, cohort.control_shift)
+    return cohort.nominal_effect * left[:, None, None] * world.marginal_effect_factor(scenario)[None, :, None]
 
 
 def _true_effects(world: World, scenario: Scenario, effect_z: np.ndarray, assurance: bool) -> np.ndarray:

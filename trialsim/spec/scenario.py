@@ -94,11 +94,12 @@ class Outcome(Strict):
       response grows with more sites and a lower chance of placebo (Rutherford et al., JAMA Psychiatry
       2014;71:1409–1421). 0 = off. A shift common to both arms cancels out of a continuous contrast: what it
       changes are responder rates (threshold and floor) and, through the next field, the difference itself.
-    - ``effect_loss_per_control_point``: γ, the points of treatment effect lost per point of control improvement
-      above its mean, in a trial (assurance draw) and at a site (``heterogeneity.site_sd``): the active arm does
-      not follow the extra placebo response in full, so the difference shrinks in high-placebo trials and sites
-      (ASSUMPTION for the value; direction from Rutherford et al. 2014: as placebo response rose over the years,
-      the response to effective doses did not). 0 = additive (off), 1 = the active arm ignores it.
+    - ``effect_loss_per_control_point``: κ, the fraction of an active arm's effect lost per point of control
+      improvement above its mean, in a trial (assurance draw) and at a site (``heterogeneity.site_sd``): the
+      effect is multiplied by max(0, 1 − κ·deviation), so the difference shrinks in high-placebo trials and sites
+      and grows in low-placebo ones, and a null effect stays null (ASSUMPTION for the value; direction from
+      Rutherford et al. 2014: as placebo response rose over the years, the response to effective doses did not).
+      0 = off.
     """
 
     sd_change: PositiveFloat = Field(15.0, description="SD of change from baseline at the primary endpoint (points)")
@@ -122,7 +123,7 @@ class Outcome(Strict):
         0.0,
         ge=0.0,
         le=1.0,
-        description="points of treatment effect lost per point of control improvement above its mean (trial, site)",
+        description="fraction of the treatment effect lost per point of control improvement above its mean",
     )
 
 

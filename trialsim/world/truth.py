@@ -5,7 +5,7 @@ Both use one large complete-data sample of the scenario's own model (no dropout)
 site effects, rater noise, ultra-TRS and severity modifiers, clozapine levels and each arm's course at the
 endpoint, all from :mod:`trialsim.world`. Given the sample, the endpoint score of a patient in arm a is
 
-    Y = clip(B + U − c − Δ_site − (δ_a − γ·Δ_site)·m·e_a, 30, 210) (+ rater noise, clipped again),
+    Y = clip(B + U − c − Δ_site − δ_a·max(0, 1 − κ·Δ_site)·m·e_a, 30, 210) (+ rater noise, clipped again),
 
 with U the untreated change without control improvement, c the control improvement, δ_a the arm's effect, m
 the patient's modifiers and e_a the arm's exposure-and-course factor at the endpoint; a responder has
@@ -25,7 +25,7 @@ from scipy.optimize import brentq
 from trialsim.inference.responder import responders
 from trialsim.spec.base import PANSS_TOTAL_RANGE
 from trialsim.spec.scenario import Scenario
-from trialsim.world import exposure
+from trialsim.world import exposure, placebo
 from trialsim.world.heterogeneity import effect_multiplier
 from trialsim.world.outcome import rater_sd, response_shape, total_trajectory, untreated_change
 from trialsim.world.population import BASELINE_UNIFORMS, draw_baseline
@@ -57,9 +57,9 @@ class EndpointSample:
 
     def rate(self, control: float, effect: float, arm: int) -> float:
         scenario = self.scenario
-        gamma = scenario.outcome.effect_loss_per_control_point
         active = arm != scenario.control_index
-        treated = (effect - gamma * self.site) * self.modifier * self.exposure_course[arm] if active else 0.0
+        left = placebo.effect_multiplier(scenario, self.site)
+        treated = effect * left * self.modifier * self.exposure_course[arm] if active else 0.0
         score = np.clip(self.baseline + self.untreated - control - self.site - treated, *PANSS_TOTAL_RANGE)
         observed = np.clip(score + self.noise, *PANSS_TOTAL_RANGE)
         threshold = scenario.primary_endpoint.responder_threshold
