@@ -24,7 +24,7 @@ from trialsim.inference.data import TrialBatch
 from trialsim.spec.base import PANSS_SUBSCALE_RANGE, PANSS_TOTAL_RANGE
 from trialsim.spec.scenario import Scenario
 from trialsim.world import exposure, monitoring, placebo
-from trialsim.world.arms import ResolvedArm, adverse_event_names, calibrate_arms, resolve_arms
+from trialsim.world.arms import ResolvedArm, adverse_event_names, resolve_arms
 from trialsim.world.dropout import exponential_time, hazard_for, outcome_driven_time
 from trialsim.world.heterogeneity import effect_multiplier, marginal_multiplier
 from trialsim.world.outcome import (
@@ -100,7 +100,7 @@ class World:
 
     @classmethod
     def of(cls, scenario: Scenario) -> World:
-        arms = calibrate_arms(scenario, resolve_arms(scenario))
+        arms = resolve_arms(scenario)
         names = adverse_event_names(arms)
         layout = VariateLayout.for_scenario(len(scenario.visits_weeks), len(names))
         courses = [Course.of(arm, scenario) for arm in scenario.arms]

@@ -271,7 +271,7 @@ def resolve_arms(scenario: Scenario) -> list[ResolvedArm]:
                 derived_events=_derived_events(arm, scenario),
             )
         )
-    return _fill_control_rates(scenario, entries, resolved)
+    return calibrate_arms(scenario, _fill_control_rates(scenario, entries, resolved))
 
 
 def _derived_events(arm: Arm, scenario: Scenario) -> frozenset[str]:
