@@ -404,7 +404,8 @@ class ClozapineExposure(Strict):
     ``target_level_ng_ml`` (the TRRIP threshold of 350 ng/mL, Howes et al., Am J Psychiatry 2017;174:216–229) up
     to ``max_dose_mg_per_day`` (900 mg/day, Clozaril label; Kane et al. 1988 "up to 900 mg/d"), or ``fixed`` at
     ``dose_mg_per_day``. ``eligibility_min_level_ng_ml`` admits only patients with a confirmed level at or above
-    it (e.g. ≥ 350 ng/mL in the sham-ECT RCT, Schizophr Res 2024). ``smokers_quitting``: the fraction of smokers
+    it (e.g. ≥ 350 ng/mL in the sham-ECT RCT, Schizophr Res 2024); the patients it excludes are not counted as
+    screened, so include them in ``recruitment.screen_failure``. ``smokers_quitting``: the fraction of smokers
     who stop during the trial (uniformly in time up to the primary endpoint, ASSUMPTION), with the dose unchanged:
     their C/D ratio rises to the non-smoker's (CYP1A2 is no longer induced), and a level rising above
     ``alert_level_ng_ml`` (1,000 ng/mL, the AGNP laboratory alert level, Hiemke et al., Pharmacopsychiatry

@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import brentq
 
+from trialsim.exceptions import Problem, ScenarioError
 from trialsim.inference.responder import responders
 from trialsim.spec.base import PANSS_TOTAL_RANGE
 from trialsim.spec.scenario import Scenario
@@ -166,8 +167,6 @@ def _solve(rate, target: float) -> float:
     """The x with rate(x) = target (rate non-decreasing in x; bracketed by SEARCH_POINTS)."""
     low, high = SEARCH_POINTS
     if not rate(low) <= target <= rate(high):
-        from trialsim.exceptions import Problem, ScenarioError
-
         raise ScenarioError(Problem("", "responder_rate", f"no effect between {low:g} and {high:g} points gives "
                                     "this response rate in this world", target, True))
     return float(brentq(lambda x: rate(x) - target, low, high, xtol=1e-4))
