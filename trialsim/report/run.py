@@ -18,7 +18,8 @@ class Run:
     """A run as the report sees it.
 
     ``resimulated`` holds the first trials of the largest design point simulated again from their seeds (the
-    gallery and the recruitment curves); it is empty when the scenario is unknown.
+    gallery and the recruitment curves); it is empty when the scenario is unknown. ``size_search`` is the dict of
+    ``size.json`` when the run is the verification run of a size search (``trialsim size --out``), else ``None``.
     """
 
     summary: dict[str, Any]
@@ -27,6 +28,7 @@ class Run:
     plan: AnalysisPlan | None
     target: float
     resimulated: list[tuple[TrialData, Timeline]]
+    size_search: dict[str, Any] | None = None
 
     @property
     def points(self) -> list[dict[str, Any]]:
