@@ -19,7 +19,7 @@ from tests.conftest import make_scenario
 from trialsim.cli import app
 from trialsim.report import render_report, write_report
 from trialsim.report.gallery import matches_run, resimulate_trials
-from trialsim.report.interim import NO_EFFICACY_STOP
+from trialsim.report.interim_tables import NO_EFFICACY_STOP
 from trialsim.report.numbers import NOT_RECORDED, UNDEFINED, resolve
 from trialsim.results import MANIFEST, SimulationResults
 from trialsim.runner import simulate

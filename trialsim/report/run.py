@@ -44,6 +44,10 @@ class Run:
         """Design-point indices in increasing sample size."""
         return sorted(range(len(self.points)), key=lambda i: self.points[i]["sample_size"])
 
+    def adaptive_points(self) -> list[int]:
+        """Indices of the design points with interim looks, in increasing sample size."""
+        return [i for i in self.by_size() if "adaptive" in self.points[i]]
+
     def rows(self, point: int, mode: str = "point") -> pd.DataFrame:
         """Trials of one design point with effects at their point values (``point``) or from the design priors."""
         table = self.trials

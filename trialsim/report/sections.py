@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trialsim.report import figures, interim, size_search, tables
+from trialsim.report import figures, interim_figures, interim_tables, size_search, tables
 from trialsim.report.content import Section
 from trialsim.report.design import plan_facts, scenario_facts
 from trialsim.report.gallery import GALLERY_TRIALS, gallery_figure, matches_run
@@ -134,9 +134,9 @@ def operating_characteristics_section(run: Run) -> Section:
 
 def interim_section(run: Run) -> Section | None:
     """Interim looks of an adaptive design: stopping per look, N and duration, allocation, estimates, thresholds."""
-    if not interim.adaptive_points(run):
+    if not run.adaptive_points():
         return None
-    shares = interim.share_columns(run)
+    shares = interim_figures.share_columns(run)
     thresholds = any("thresholds" in point for point in run.points)
     return Section(
         "interim-looks",
@@ -148,16 +148,16 @@ def interim_section(run: Run) -> Section | None:
             + ". Each trial's estimate and success are those of the analysis that decided it, so the bias and power "
             "above are at stopping; the bias conditional on where a trial stopped is in the last table."
         ],
-        figures=[interim.stopping_figure(run), interim.n_duration_figure(run)]
-        + ([interim.shares_figure(run)] if shares else [])
-        + [interim.estimates_figure(run)],
+        figures=[interim_figures.stopping_figure(run), interim_figures.n_duration_figure(run)]
+        + ([interim_figures.shares_figure(run)] if shares else [])
+        + [interim_figures.estimates_figure(run)],
         tables=[
-            interim.looks_table(run.summary),
-            interim.stopping_size_table(run.summary),
-            interim.allocation_table(run.summary),
-            interim.estimate_by_look_table(run.summary),
+            interim_tables.looks_table(run.summary),
+            interim_tables.stopping_size_table(run.summary),
+            interim_tables.allocation_table(run.summary),
+            interim_tables.estimate_by_look_table(run.summary),
         ]
-        + ([interim.thresholds_table(run.summary)] if thresholds else []),
+        + ([interim_tables.thresholds_table(run.summary)] if thresholds else []),
     )
 
 

@@ -1,38 +1,22 @@
-"""The interim looks of an adaptive design: how often each look stopped the trial (for efficacy or futility), N and
-duration at stopping, the allocation achieved (and response-adaptive shares), the estimate by stopping look and the
-efficacy thresholds used.
-
-Tables read the summary dict (``design_points[*].adaptive``, ``.thresholds`` and the comparisons'
-``estimate_by_stopping_look``); figures say what they read.
-"""
+"""Figures of the interim looks of an adaptive design: stopping per look with Monte Carlo error bars (summary), N
+and duration by stopping look, response-adaptive shares and the estimate by stopping look (trials table, with the
+summary's means). Each figure is of the largest design point with looks, except the stopping probabilities, which
+are shown for every design point."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trialsim.report.content import Figure, Table
+from trialsim.report.content import Figure
 from trialsim.report.drawing import STOP_COLOURS, as_float, colours, hide_unused, panel_grid, panels_width, render
-from trialsim.report.numbers import label, number
-from trialsim.report.run import Run, comparison_label, effect_unit
+from trialsim.report.run import Run, comparison_label
 
 Z95 = 1.96
-NO_EFFICACY_STOP = "no efficacy stop"
 #: Width (inches) a figure needs for its legend of several entries in a row.
 WIDE_LEGEND = 8.0
 #: Jittered trial markers above this many are drawn as an embedded raster inside the SVG.
 RASTER_ABOVE = 400
-
-
-def adaptive_points(run: Run) -> list[int]:
-    """Indices of the design points with interim looks, in increasing sample size."""
-    return [i for i in run.by_size() if "adaptive" in run.points[i]]
-
-
-def _last_adaptive(run: Run) -> int:
-    return adaptive_points(run)[-1]
 
 
 def stopped_at(look: int) -> str:
@@ -40,130 +24,9 @@ def stopped_at(look: int) -> str:
     return "final analysis" if look == 0 else f"look {look}"
 
 
-def _size(summary: dict[str, Any], p: int):
-    return number(summary, ("design_points", p, "sample_size"), "integer")
-
-
-#: Columns of the looks table: summary field of a look, heading, format.
-LOOK_COLUMNS = (
-    ("look", "look", "integer"),
-    ("reached", "reached", "probability"),
-    ("stop_efficacy", "stop: efficacy", "probability"),
-    ("stop_efficacy_mcse", "MCSE", "mcse"),
-    ("stop_futility", "futility", "probability"),
-    ("stop_futility_mcse", "MCSE", "mcse"),
-    ("stopped_by_now", "stopped by this look", "probability"),
-    ("stopped_by_now_mcse", "MCSE", "mcse"),
-    ("week", "cut-off week", "weeks"),
-    ("n_randomised", "randomised", "mean"),
-    ("n_completed", "completers", "mean"),
-)
-
-
-def looks_table(summary: dict[str, Any]) -> Table:
-    """Per design point and look: how often it happened, stopping for efficacy / futility and cumulatively (each
-    with its MCSE), and its mean cut-off week, patients randomised and completers."""
-    rows = [
-        [_size(summary, p)]
-        + [number(summary, ("design_points", p, "adaptive", "looks", j, name), kind) for name, _, kind in LOOK_COLUMNS]
-        for p, point in enumerate(summary["design_points"])
-        for j, _ in enumerate(point.get("adaptive", {}).get("looks", []))
-    ]
-    header = ["N"] + [heading for _, heading, _ in LOOK_COLUMNS]
-    caption = (
-        "Interim looks: probability that each look happened and that the trial stopped there for efficacy or for "
-        "futility, and by this look in all, with MCSEs; the mean calendar week of its data cut-off and the patients "
-        "randomised and completed by then (means over the trials that reached it)"
-    )
-    return Table("interim-looks", caption, header, rows)
-
-
-def stopping_size_table(summary: dict[str, Any]) -> Table:
-    """Per design point: patients randomised over all trials and over the trials stopped early, and the duration."""
-    header = ["N", "", "share of trials", "MCSE", "mean", "MCSE", "median", "90%"]
-    rows = []
-    for p, point in enumerate(summary["design_points"]):
-        if "adaptive" not in point:
-            continue
-        at = ("design_points", p, "adaptive")
-        everyone = [label("all"), label("")]
-        stopped = [number(summary, at + ("stopped_early",), "probability")]
-        stopped.append(number(summary, at + ("stopped_early_mcse",), "mcse"))
-        for what, share, field, kind in (
-            ("patients randomised, all trials", everyone, "n_randomised", "mean"),
-            ("patients randomised, trials stopped early", stopped, "n_at_stop", "mean"),
-            ("duration (weeks), all trials", everyone, "duration_weeks", "weeks"),
-        ):
-            spread = [number(summary, at + (field, stat), kind) for stat in ("mean", "mean_mcse", "median", "p90")]
-            rows.append([_size(summary, p), label(what)] + share + spread)
-    caption = (
-        "Patients randomised and trial duration with interim looks (E[N] is the mean over all trials; a stopped "
-        "trial randomises nobody after its stop; duration runs to the last patient's last visit)"
-    )
-    return Table("interim-n-duration", caption, header, rows)
-
-
-def allocation_table(summary: dict[str, Any]) -> Table:
-    """Per design point: the share of all randomised patients each arm received."""
-    arms = [arm["name"] for arm in summary["arms"]]
-    rows = [
-        [_size(summary, p)]
-        + [number(summary, ("design_points", p, "adaptive", "allocation", arm), "percent") for arm in arms]
-        for p, point in enumerate(summary["design_points"])
-        if "adaptive" in point
-    ]
-    caption = "Allocation achieved: each arm's share of all patients randomised (pooled over the simulated trials)"
-    return Table("interim-allocation", caption, ["N"] + arms, rows)
-
-
-def estimate_by_look_table(summary: dict[str, Any]) -> Table:
-    """Per design point, comparison and stopping look: trials, mean estimate at stopping and its bias (± MCSE)."""
-    rows = []
-    for p, point in enumerate(summary["design_points"]):
-        for c, comparison in enumerate(point["comparisons"]):
-            at = ("design_points", p, "comparisons", c)
-            for j in range(len(comparison.get("estimate_by_stopping_look", []))):
-                by = at + ("estimate_by_stopping_look", j)
-                rows.append(
-                    [
-                        _size(summary, p),
-                        label(comparison_label(comparison)),
-                        number(summary, by + ("stop_look",), "integer"),
-                        number(summary, by + ("trials",), "integer"),
-                        number(summary, at + ("true_effect",), "effect"),
-                        number(summary, by + ("mean_estimate",), "effect"),
-                        number(summary, by + ("bias",), "signed"),
-                        number(summary, by + ("bias_mcse",), "mcse"),
-                    ]
-                )
-    header = ["N", "comparison", "stopped at look", "trials", "true effect", "mean estimate", "bias", "MCSE"]
-    caption = (
-        f"Estimate of the analysis that decided the trial, by the look at which it stopped ({effect_unit(summary)}; "
-        "look 0: the trial ran to the final analysis). Conditional on where it stopped the estimate is biased — "
-        "upwards after an efficacy stop, downwards after a futility stop, and a look's mean mixes both — even when "
-        "it is nearly unbiased over all trials"
-    )
-    return Table("interim-estimates", caption, header, rows)
-
-
-def thresholds_table(summary: dict[str, Any]) -> Table:
-    """Per design point: the efficacy threshold of each look and of the final analysis."""
-    points = [(p, point) for p, point in enumerate(summary["design_points"]) if "thresholds" in point]
-    looks = max(len(point["thresholds"]["looks"]) for _, point in points)
-    rows = [
-        [_size(summary, p)]
-        + [
-            number(summary, ("design_points", p, "thresholds", "looks", j), "threshold", NO_EFFICACY_STOP)
-            for j in range(looks)
-        ]
-        + [number(summary, ("design_points", p, "thresholds", "final"), "threshold")]
-        for p, point in points
-    ]
-    caption = (
-        "Efficacy thresholds γ used: an analysis succeeds for an arm when P(effect > margin | data) ≥ γ (for a "
-        "frequentist plan, 1 − one-sided p ≥ γ); at a look, success stops the trial for efficacy"
-    )
-    return Table("interim-thresholds", caption, ["N"] + [f"look {k + 1}" for k in range(looks)] + ["final"], rows)
+def _on_stop(run: Run) -> str | None:
+    """What a stop does to follow-up (``overrun`` or ``end_follow_up``); None when the scenario is unknown."""
+    return run.scenario.interim.on_stop if run.scenario is not None and run.scenario.interim else None
 
 
 def _interval(values: np.ndarray, mcse: np.ndarray) -> np.ndarray:
@@ -173,7 +36,7 @@ def _interval(values: np.ndarray, mcse: np.ndarray) -> np.ndarray:
 
 def stopping_figure(run: Run) -> Figure:
     """Per design point and look: stopping for efficacy and futility, and cumulatively, with ±1.96 MCSE (summary)."""
-    indices = adaptive_points(run)
+    indices = run.adaptive_points()
     grid = panel_grid(len(indices))
 
     def draw(figure, axes):
@@ -234,7 +97,7 @@ def _reason_legend(ax) -> None:
 def n_duration_figure(run: Run) -> Figure:
     """Patients randomised and trial duration by stopping look at the largest adaptive design point (trials table,
     with the means over all trials from the summary)."""
-    p = _last_adaptive(run)
+    p = run.adaptive_points()[-1]
     rows = run.rows(p)
     adaptive = run.points[p]["adaptive"]
     groups = _stop_groups(rows)
@@ -256,7 +119,7 @@ def n_duration_figure(run: Run) -> Figure:
         _reason_legend(axes[0, 0])
         figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center", ncols=4)
 
-    on_stop = run.scenario.interim.on_stop if run.scenario is not None and run.scenario.interim else None
+    on_stop = _on_stop(run)
     follow_up = {
         "overrun": "patients randomised before a stop complete their follow-up (overrun), so a stopped trial still "
         "runs on after the decision",
@@ -275,7 +138,7 @@ def n_duration_figure(run: Run) -> Figure:
 def share_columns(run: Run) -> dict[int, dict[str, str]]:
     """Response-adaptive share columns of the trials table: look → arm → column (empty without such shares)."""
     out: dict[int, dict[str, str]] = {}
-    looks = len(run.points[_last_adaptive(run)]["adaptive"]["looks"])
+    looks = len(run.points[run.adaptive_points()[-1]]["adaptive"]["looks"])
     for look in range(1, looks + 1):
         found = {arm: f"{arm}.look{look}.share" for arm in run.arm_names if f"{arm}.look{look}.share" in run.trials}
         if found:
@@ -286,7 +149,7 @@ def share_columns(run: Run) -> dict[int, dict[str, str]]:
 def shares_figure(run: Run) -> Figure:
     """Response-adaptive shares set at each look (trials table) and the allocation achieved (summary), at the
     largest adaptive design point."""
-    p = _last_adaptive(run)
+    p = run.adaptive_points()[-1]
     rows = run.rows(p)
     columns = share_columns(run)
     colour = colours(run.arm_names)
@@ -336,13 +199,13 @@ def shares_figure(run: Run) -> Figure:
 def estimates_figure(run: Run) -> Figure:
     """Per comparison: the deciding estimate of each trial by stopping look with the summary's mean (±1.96 MCSE)
     and, for stopped trials, the mean of the final analysis with the overrun patients (trials table, summary)."""
-    p = _last_adaptive(run)
+    p = run.adaptive_points()[-1]
     rows = run.rows(p)
     comparisons = [c for c in run.points[p]["comparisons"] if "estimate_by_stopping_look" in c]
     groups = _stop_groups(rows)
     reasons = rows["stop_reason"].fillna("").to_numpy(dtype=str)
     positions = np.arange(len(groups), dtype=float)
-    overrun = run.scenario is None or run.scenario.interim is None or run.scenario.interim.on_stop == "overrun"
+    overrun = _on_stop(run) == "overrun"
 
     def draw(figure, axes):
         for ax, comparison in zip(axes.flat, comparisons):
@@ -375,7 +238,7 @@ def estimates_figure(run: Run) -> Figure:
         "per look (±1.96 MCSE) and the true effect. A trial stops early for efficacy because its estimate is high "
         "(and for futility because it is low), so conditional on an efficacy stop the estimate overstates the effect"
         + (
-            "; the final analysis including the patients followed up after the stop (white diamonds) moves it back"
+            "; white diamonds: the mean of the final analysis that includes the patients followed up after the stop"
             if overrun
             else ""
         )
