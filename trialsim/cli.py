@@ -576,7 +576,8 @@ def size(
             result.verification.save(out_dir)
             (out_dir / "size.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         except OSError as error:
-            raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
+            reason = error.strerror or error
+            raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({reason})")) from None
         out.print(f"wrote {out_dir}: size.json and the verification run at the answer (summary.json, "
                   "trials.parquet); `trialsim report` shows it with the fitted curve")
 

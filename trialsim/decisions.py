@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri, stdtr
 
 from trialsim.engine.events import CONTINUE, EFFICACY, FUTILITY
+from trialsim.exceptions import Problem
 from trialsim.inference.conjugate import ComparisonPosterior
 from trialsim.spec.adaptive import Adaptation, per_look
 from trialsim.spec.plan import AnalysisPlan
@@ -238,3 +239,56 @@ def look_actions(
         futility_stop = (futile | ~open_active).all(axis=1) & open_active.any(axis=1)
     stop = np.where(efficacy, EFFICACY, np.where(futility_stop, FUTILITY, CONTINUE))
     return LookActions(stop=stop, crossed=crossed, futile=futile, drop=drop)
+
+
+def interim_problems(scenario: Scenario, plan: AnalysisPlan) -> list[Problem]:
+    """A design's looks and a plan's interim rules must go together and agree in number."""
+    looks, rules = scenario.interim, plan.interim
+    plan_file = f"analysis plan '{plan.name}'"
+    if looks is None and rules is None:
+        return []
+    if rules is None:
+        return [Problem(plan_file, "interim", "the scenario has interim looks but this plan decides nothing at "
+                        "them; give interim rules (efficacy, futility, ...) or remove the scenario's looks")]
+    if looks is None:
+        return [Problem("", "interim", f"plan '{plan.name}' has interim rules but the scenario has no interim "
+                        "looks; add interim.looks to the scenario")]
+    problems = []
+    count = len(looks.looks)
+    for field, value in rules.lists().items():
+        if isinstance(value, list) and len(value) != count:
+            problems.append(Problem(plan_file, field, f"give {count} values, one per interim look of the "
+                                    f"scenario (or a single value)", value, True))
+    spending = rules.efficacy.spending if rules.efficacy else None
+    if spending is not None:
+        fractions = spending.information_fractions
+        if fractions is not None and len(fractions) != count + 1:
+            problems.append(Problem(plan_file, "interim.efficacy.spending.information_fractions",
+                                    f"give {count + 1} fractions: the {count} interim looks and the final (1)",
+                                    fractions, True))
+        if fractions is None and any(look.trigger != "completed" for look in looks.looks):
+            problems.append(Problem(plan_file, "interim.efficacy.spending.information_fractions",
+                                    "looks not triggered by completers need planned information fractions"))
+    if rules.futility is not None and rules.futility.predictive is not None and plan.model == "responder":
+        problems.append(Problem(plan_file, "interim.futility.predictive",
+                                "predictive probabilities are implemented for continuous endpoints; use "
+                                "futility thresholds on P(effect > margin) for a responder endpoint"))
+    if not problems and scenario.interim is not None:
+        problems += _planned_fraction_problems(scenario, plan, plan_file)
+    return problems
+
+
+def _planned_fraction_problems(scenario: Scenario, plan: AnalysisPlan, plan_file: str) -> list[Problem]:
+    """Every design point's planned information fractions must increase and stay below the final analysis."""
+    problems = []
+    for size in scenario.sample_sizes:
+        try:
+            fractions = information_fractions(scenario, plan, size)
+        except ValueError:
+            continue  # non-completer looks without plan fractions: reported above
+        if np.any(np.diff(fractions) <= 0) or fractions[0] <= 0:
+            expected = expected_completers(scenario, size).sum()
+            problems.append(Problem("", "interim.looks", f"at N = {size} the looks' planned information fractions "
+                                    f"{np.round(fractions, 3).tolist()} do not increase to the final analysis "
+                                    f"({expected:.0f} expected completers): plan the looks earlier or N larger"))
+    return problems

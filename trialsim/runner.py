@@ -19,10 +19,11 @@ import pandas as pd
 
 from trialsim.analyst import PlanAnalyst
 from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk, trial_seed
+from trialsim.decisions import interim_problems
 from trialsim.engine.cohort import World
 from trialsim.engine.trial import Timeline, interacts, simulate_trial
-from trialsim.inference.data import TrialData
 from trialsim.exceptions import Problem, ScenarioError
+from trialsim.inference.data import TrialData
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
@@ -119,7 +120,7 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
                 True,
             )
         )
-    problems += _interim_problems(scenario, plan)
+    problems += interim_problems(scenario, plan)
     if plan.priors.effect.from_library is not None:
         try:
             effect_prior_points(plan, scenario.population.background)
@@ -146,41 +147,6 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
     if problems:
         raise ScenarioError(problems)
     return world
-
-
-def _interim_problems(scenario: Scenario, plan: AnalysisPlan) -> list[Problem]:
-    """A design's looks and a plan's interim rules must go together and agree in number."""
-    looks, rules = scenario.interim, plan.interim
-    plan_file = f"analysis plan '{plan.name}'"
-    if looks is None and rules is None:
-        return []
-    if rules is None:
-        return [Problem(plan_file, "interim", "the scenario has interim looks but this plan decides nothing at "
-                        "them; give interim rules (efficacy, futility, ...) or remove the scenario's looks")]
-    if looks is None:
-        return [Problem("", "interim", f"plan '{plan.name}' has interim rules but the scenario has no interim "
-                        "looks; add interim.looks to the scenario")]
-    problems = []
-    count = len(looks.looks)
-    for field, value in rules.lists().items():
-        if isinstance(value, list) and len(value) != count:
-            problems.append(Problem(plan_file, field, f"give {count} values, one per interim look of the "
-                                    f"scenario (or a single value)", value, True))
-    spending = rules.efficacy.spending if rules.efficacy else None
-    if spending is not None:
-        fractions = spending.information_fractions
-        if fractions is not None and len(fractions) != count + 1:
-            problems.append(Problem(plan_file, "interim.efficacy.spending.information_fractions",
-                                    f"give {count + 1} fractions: the {count} interim looks and the final (1)",
-                                    fractions, True))
-        if fractions is None and any(look.trigger != "completed" for look in looks.looks):
-            problems.append(Problem(plan_file, "interim.efficacy.spending.information_fractions",
-                                    "looks not triggered by completers need planned information fractions"))
-    if rules.futility is not None and rules.futility.predictive is not None and plan.model == "responder":
-        problems.append(Problem(plan_file, "interim.futility.predictive",
-                                "predictive probabilities are implemented for continuous endpoints; use "
-                                "futility thresholds on P(effect > margin) for a responder endpoint"))
-    return problems
 
 
 def make_job(

@@ -83,6 +83,7 @@ class SizeResult:
     seed: int
     notes: list[str] = field(default_factory=list)
     verification: Any = None  # SimulationResults of the accepted verification run (at the answer)
+    verification_seed: int | None = None
 
     def fitted(self, x: np.ndarray) -> np.ndarray:
         """The fitted curve at ``x``."""
@@ -109,6 +110,7 @@ class SizeResult:
             "expected_completers": self.expected_completers,
             "duration_weeks": self.duration_weeks,
             "seed": self.seed,
+            "verification_seed": self.verification_seed,
             "notes": self.notes,
         }
 
@@ -226,17 +228,20 @@ def find_size(
     rows: list[pd.DataFrame] = []
     spent = 0
 
+    mode = "assurance" if assurance else "point"
+    last_run: list[pd.DataFrame] = []  # every trial of the latest simulation (both effect modes with assurance)
+
     def simulate_at(values: list[float], trials: int, run_seed: int) -> pd.DataFrame:
+        """The trials of the target's effect mode at ``values``, with the searched value ``x`` and the ``event``."""
         nonlocal spent
-        frames = []
+        frames, everything = [], []
         for sc in space.scenario_at(values):
             table, _ = run_trials(sc, plan, trials, run_seed, workers=workers, progress=progress)
             spent += len(table)  # every simulated trial counts (an assurance run also simulates the point effects)
-            if assurance:
-                table = table[table["effect_mode"] == "assurance"]
-            else:
-                table = table[table["effect_mode"] == "point"]
+            everything.append(table)
+            table = table[table["effect_mode"] == mode]
             frames.append(table.assign(x=space.value_of(sc, table), event=target.event(table)))
+        last_run[:] = everything
         return pd.concat(frames, ignore_index=True)
 
     def fit() -> tuple[float, float]:
@@ -308,7 +313,8 @@ def find_size(
                         "p90": float(table["duration_weeks"].quantile(0.9))},
         seed=seed,
         notes=notes,
-        verification=_verification_results(space.scenario_at([candidate])[0], plan, table, verify_seed),
+        verification=_verification_results(space.scenario_at([candidate])[0], plan, last_run[0], verify_seed),
+        verification_seed=verify_seed,
     )
 
 
@@ -318,5 +324,5 @@ def _verification_results(scenario: Scenario, plan: AnalysisPlan, table: pd.Data
 
     if scenario.sample_size != table["sample_size"].iloc[0] and isinstance(scenario.sample_size, list):
         scenario = scenario.model_copy(update={"sample_size": int(table["sample_size"].iloc[0])})
-    trials = table.drop(columns=["x", "event"]).assign(design_point=0).reset_index(drop=True)
+    trials = table.assign(design_point=0).reset_index(drop=True)
     return SimulationResults.build(scenario, plan, trials, seed, int(trials["trial"].nunique()))
