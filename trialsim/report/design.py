@@ -116,12 +116,21 @@ def scenario_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[st
     for arm in arms:
         if arm.monitoring is not None:
             m = arm.monitoring
+            if isinstance(m.schedule, str):
+                schedule = {"non_us_label": "weekly for 18 weeks, then at least every 4 weeks (non-US label)",
+                            "us_label": "weekly for 6 months, every 2 weeks to month 12, then monthly (US label)"}[
+                    m.schedule]
+            else:
+                schedule = ", then ".join(
+                    f"every {p.every_weeks:g} weeks" + (f" to week {p.until_week:g}" if p.until_week else "")
+                    for p in m.schedule
+                )
             facts.append(
                 (
                     f"Monitoring {arm.name}",
-                    f"blood counts weekly for {m.weekly_weeks:g} weeks, then every {m.then_every_weeks:g} weeks; "
-                    f"neutropenia risk {m.neutropenia_risk:.2%} in weeks {m.risk_window_weeks[0]:g}–"
-                    f"{m.risk_window_weeks[1]:g}",
+                    f"blood counts {schedule}; neutropenia onset peaking at week {m.neutropenia_peak_weeks:g}, "
+                    f"myocarditis on days {m.myocarditis_onset_days[0]:g}–{m.myocarditis_onset_days[1]:g}; both "
+                    "stop clozapine",
                 )
             )
     if scenario.interim is not None:
@@ -244,7 +253,12 @@ def _heterogeneity_text(scenario: Scenario) -> str:
         )
     dependent = [arm.name for arm in scenario.arms if arm.clozapine_dependent]
     if dependent:
-        parts.append(f"smokers get {het.smoker_exposure_ratio:g} of the effect of {', '.join(dependent)}")
+        clozapine = scenario.clozapine
+        parts.append(
+            f"the benefit of {', '.join(dependent)} follows the clozapine level: below "
+            f"{clozapine.target_level_ng_ml:g} ng/mL a patient gets {clozapine.subtherapeutic_effect_ratio:g} of it "
+            f"({clozapine.dosing.replace('_', '-')} dosing; smoking lowers the level)"
+        )
     if het.site_sd:
         parts.append(f"placebo response varies across sites (SD {het.site_sd:g} points)")
     if het.rater_sd:

@@ -72,6 +72,7 @@ def search_table(size: dict[str, Any]) -> Table:
         [label("fitted curve Φ(a + b·ln x): a"), _cell(size, ("curve", "a"), "coefficient")],
         [label("b"), _cell(size, ("curve", "b"), "coefficient")],
         [label("seed"), _cell(size, ("seed",), "integer")],
+        [label("verification seed"), _cell(size, ("verification_seed",), "integer")],
     ]
     caption = (
         "The search: the answer is the first value whose metric, on fresh trials, lies above the target with 95% "
