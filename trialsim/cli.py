@@ -5,21 +5,25 @@ User mistakes (bad files, bad arguments) print a short message and exit with cod
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.console import Console, Group
+from rich.text import Text
 
+from trialsim import tables
 from trialsim.exceptions import ScenarioError
-from trialsim.results import SimulationResults
+from trialsim.layout import Column, FittedTable
+from trialsim.progress import TrialProgress, compiles_model, planned_trials
 from trialsim.spec import AnalysisPlan, Scenario
 from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
-from trialsim.tables import adaptive_lines, calibration_table, looks_table, size_lines
+
+if TYPE_CHECKING:
+    from trialsim.results import SimulationResults
 
 # Options shared by run, compare and stress.
 Trials = Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point (or cell)")]
@@ -34,9 +38,27 @@ app = typer.Typer(
     help="Simulate clinical trials in treatment-resistant schizophrenia and report their operating characteristics.",
     pretty_exceptions_enable=False,
 )
-# Piped output gets a wide table rather than rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 150)
+# Piped output gets wide tables rather than rich's 80-column default, unless COLUMNS says otherwise.
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150)
 err = Console(stderr=True)
+
+
+def show_version(value: bool) -> None:
+    """``--version``: print the version and exit."""
+    if value:
+        from trialsim import __version__
+
+        out.print(f"trialsim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Simulate clinical trials in treatment-resistant schizophrenia and report their operating characteristics."""
 
 
 def load_checked(scenario: str, plan: str | AnalysisPlan | None = None) -> tuple[Scenario, AnalysisPlan]:
@@ -93,8 +115,8 @@ def run(
             raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
     except ScenarioError as error:
         raise fail(error) from None
-    total = trials * len(scenario_obj.sample_sizes)
-    with _progress(quiet) as bar:
+    total = planned_trials(scenario_obj, trials)
+    with _progress(quiet, compiles_model(plan_obj)) as bar:
         task = bar.add_task(f"simulating {scenario_obj.name}", total=total)
         results = simulate(
             scenario_obj,
@@ -116,102 +138,15 @@ def run(
         write_report_or_fail(out_dir)
 
 
-def _progress(quiet: bool) -> Progress:
-    """A progress bar on stderr (trials done / total, elapsed, remaining)."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    )
+def _progress(quiet: bool, compiling: bool = False) -> TrialProgress:
+    """Progress on stderr: a bar on a terminal, plain lines otherwise; "compiling model" first for NUTS plans."""
+    return TrialProgress(err, quiet=quiet, compiling=compiling)
 
 
 def print_results(results: SimulationResults) -> None:
-    """The operating-characteristics table (one row per design point and comparison) and the safety/resource notes."""
-    summary = results.summary
-    analysis = summary["analysis"]
-    title = (
-        f"{summary['scenario']} · plan {summary['analysis_plan']} · {summary['trials']} trials per design point · "
-        f"seed {summary['seed']}"
-    )
-    assurance = summary.get("assurance", False)
-    table = Table(title=title, title_justify="left")
-    headers = ["N", "comparison", "true", "power", "MCSE"] + (["assurance"] if assurance else [])
-    headers += ["mean est", "bias", "RMSE", "coverage", "E[N]", "completers", "dropout", "weeks median", "weeks p90"]
-    for column in headers:
-        table.add_column(column, justify="left" if column == "comparison" else "right")
-    for point in summary["design_points"]:
-        for c in point["comparisons"]:
-            row = [
-                str(point["sample_size"]),
-                f"{c['arm']} vs {c['control']}",
-                f"{c['true_effect']:.2f}",
-                f"{c['power']:.3f}",
-                f"{c['power_mcse']:.3f}",
-            ]
-            if assurance:
-                row.append(f"{c['assurance']:.3f}")
-            row += [
-                f"{c['mean_estimate']:.2f}",
-                f"{c['bias']:+.2f}",
-                f"{c['rmse']:.2f}",
-                f"{c['coverage']:.3f}",
-                f"{point['expected_n']:.0f}",
-                f"{point['expected_completers']:.1f}",
-                f"{point['dropout_fraction']:.1%}",
-                f"{point['duration_weeks']['median']:.1f}",
-                f"{point['duration_weeks']['p90']:.1f}",
-            ]
-            table.add_row(*row)
-    out.print(table)
-    decision = analysis["decision"]
-    out.print(
-        f"Effects positive = improvement. Success: P(effect > {decision['margin']:g}) ≥ {decision['threshold']:g}. "
-        f"Analysis: {analysis['note']}.",
-        highlight=False,
-    )
-    last = summary["design_points"][-1]
-    safety = _safety_lines(last)
-    if safety:
-        out.print(f"At N = {last['sample_size']} (per patient randomised): " + "; ".join(safety), highlight=False)
-    for point in summary["design_points"]:
-        if "adaptive" in point:
-            out.print(looks_table(point))
-            for line in adaptive_lines(point):
-                out.print(line, highlight=False)
-    for point in summary["design_points"]:
-        if point.get("failed_diagnostics_count"):
-            out.print(
-                f"[yellow]N = {point['sample_size']}: {point['failed_diagnostics_count']} fits "
-                f"({point['failed_diagnostics']:.1%}) failed their diagnostics"
-                f" ({point['fits_failed']} raised); they are counted, not dropped."
-            )
-    impossible = sum(c["analyses_impossible"] for p in summary["design_points"] for c in p["comparisons"])
-    if impossible:
-        out.print(f"[yellow]{impossible} analyses were impossible (an arm without completers) and count as failures.")
-
-
-def _safety_lines(point: dict) -> list[str]:
-    """Short text on AEs, dropout reasons, resources and monitoring of one design point."""
-    lines = []
-    for arm, events in point.get("adverse_events", {}).items():
-        recorded = {k: v for k, v in events.items() if v is not None}
-        top = sorted(((v, k) for k, v in recorded.items() if k != "any_teae" and v > 0), reverse=True)[:3]
-        if top:
-            lines.append(f"{arm} AEs " + ", ".join(f"{name} {value:.1%}" for value, name in top))
-        elif events and not recorded:
-            lines.append(f"{arm} AEs not recorded")
-    for name, use in point.get("resources", {}).items():
-        lines.append(
-            f"{name}: {use.get('sessions', 0):.0f} sessions, {use.get('unit_hours', 0):.0f} h, "
-            f"{use.get('patients_waiting', 0):.1f} waiting (mean wait {use.get('mean_wait_weeks', 0):.1f} wk)"
-        )
-    for arm, visits in point.get("monitoring_visits", {}).items():
-        lines.append(f"{arm} monitoring visits {visits:.0f}")
-    return lines
+    """The operating characteristics (one row per design point and comparison), the design points and the notes."""
+    for renderable in tables.run_output(results):
+        out.print(renderable, highlight=False)
 
 
 @app.command()
@@ -240,8 +175,8 @@ def compare(
     seed = master_seed(seed)
     results = []
     for scenario_obj, plan_obj in designs:
-        with _progress(quiet) as bar:
-            task = bar.add_task(f"simulating {scenario_obj.name}", total=trials * len(scenario_obj.sample_sizes))
+        with _progress(quiet, compiles_model(plan_obj)) as bar:
+            task = bar.add_task(f"simulating {scenario_obj.name}", total=planned_trials(scenario_obj, trials))
             result = simulate(
                 scenario_obj,
                 plan_obj,
@@ -256,47 +191,9 @@ def compare(
     out.print(comparison_table(results, trials, seed))
 
 
-def comparison_table(results: list[SimulationResults], trials: int, seed: int) -> Table:
-    """Scenarios as columns, metrics as rows (largest design point of each scenario)."""
-    table = Table(title=f"{len(results)} scenarios · {trials} trials each · seed {seed}", title_justify="left")
-    table.add_column("metric")
-    rows: dict[str, list[str]] = {}
-
-    def put(metric: str, index: int, text: str) -> None:
-        rows.setdefault(metric, [""] * len(results))[index] = text
-
-    for i, result in enumerate(results):
-        table.add_column(result.summary["scenario"], justify="right")
-        point = result.summary["design_points"][-1]
-        put("plan", i, result.summary["analysis_plan"])
-        put("N randomised", i, f"{point['expected_n']:.0f}")
-        put("completers", i, f"{point['expected_completers']:.1f}")
-        put("dropout", i, f"{point['dropout_fraction']:.1%}")
-        put(
-            "duration wk (median / p90)",
-            i,
-            f"{point['duration_weeks']['median']:.1f} / {point['duration_weeks']['p90']:.1f}",
-        )
-        for c in point["comparisons"]:
-            label = f"{c['arm']} vs {c['control']}"
-            put(f"{label}: true effect", i, f"{c['true_effect']:.2f}")
-            put(f"{label}: power", i, f"{c['power']:.3f} ± {c['power_mcse']:.3f}")
-            if "assurance" in c:
-                put(f"{label}: assurance", i, f"{c['assurance']:.3f} ± {c['assurance_mcse']:.3f}")
-            put(f"{label}: bias / RMSE", i, f"{c['bias']:+.2f} / {c['rmse']:.2f}")
-        for arm, events in point.get("adverse_events", {}).items():
-            recorded = [(k, v) for k, v in events.items() if v is not None and k != "any_teae"]
-            if recorded:
-                name, value = max(recorded, key=lambda kv: kv[1])
-                put(f"{arm}: most frequent AE", i, f"{name} {value:.1%}")
-            elif events:
-                put(f"{arm}: most frequent AE", i, "not recorded")
-        for name, use in point.get("resources", {}).items():
-            put(f"{name}: sessions", i, f"{use.get('sessions', 0):.0f}")
-            put(f"{name}: mean wait (weeks)", i, f"{use.get('mean_wait_weeks', 0):.2f}")
-    for metric, values in rows.items():
-        table.add_row(metric, *values)
-    return table
+def comparison_table(results: list[SimulationResults], trials: int, seed: int) -> FittedTable:
+    """Scenarios as columns, metrics as rows (last design point of each scenario)."""
+    return tables.compare_output(results, trials, seed)
 
 
 @app.command()
@@ -330,8 +227,8 @@ def stress(
         raise fail(error) from None
     seed = master_seed(seed)
     results = []
-    with _progress(quiet) as bar:
-        task = bar.add_task("stress test", total=trials * len(cells))
+    with _progress(quiet, any(compiles_model(plan_obj) for _, plan_obj in cells)) as bar:
+        task = bar.add_task("stress test", total=sum(planned_trials(scenario_obj, trials) for scenario_obj, _ in cells))
         for scenario_obj, plan_obj in cells:
             result = simulate(
                 scenario_obj, plan_obj, trials, seed, workers=workers, progress=lambda done: bar.advance(task, done)
@@ -342,46 +239,9 @@ def stress(
     out.print(stress_table(results, trials, seed))
 
 
-def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Table:
-    """One row per scenario × plan × comparison."""
-    table = Table(title=f"stress test · {trials} trials per cell · seed {seed}", title_justify="left")
-    for column in (
-        "scenario",
-        "plan",
-        "comparison",
-        "N",
-        "true",
-        "P(success)",
-        "MCSE",
-        "bias",
-        "bias MCSE",
-        "RMSE",
-        "coverage",
-        "failed diag.",
-    ):
-        table.add_column(column, justify="left" if column in ("scenario", "plan", "comparison") else "right")
-    for result in results:
-        summary = result.summary
-        point = summary["design_points"][-1]
-        for c in point["comparisons"]:
-            null = abs(c["true_effect"]) < 1e-12
-            label = "type I" if null else "power"
-            failed = point.get("failed_diagnostics")
-            table.add_row(
-                summary["scenario"],
-                summary["analysis_plan"],
-                f"{c['arm']} vs {c['control']}",
-                str(point["sample_size"]),
-                f"{c['true_effect']:.2f}",
-                f"{c['power']:.3f} ({label})",
-                f"{c['power_mcse']:.3f}",
-                f"{c['bias']:+.2f}",
-                f"{c['bias_mcse']:.2f}",
-                f"{c['rmse']:.2f}",
-                f"{c['coverage']:.3f}",
-                "—" if failed is None else f"{failed:.1%}",
-            )
-    return table
+def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Group:
+    """One table per scenario, one row per plan and comparison."""
+    return Group(*tables.stress_output(results, trials, seed))
 
 
 @app.command(name="report")
@@ -428,6 +288,32 @@ def validate(
         raise typer.Exit(code=2)
 
 
+@app.command(name="list")
+def list_command(
+    what: Annotated[str, typer.Argument(help="scenarios | plans | interventions")],
+) -> None:
+    """List the bundled scenarios or analysis plans, or the evidence library's interventions, one line each."""
+    from trialsim.catalogue import catalogue
+
+    try:
+        rows = catalogue(what)
+    except ScenarioError as error:
+        raise fail(error) from None
+    out.print(FittedTable([Column("name", "left"), Column("description", "left", wrap=True)], rows))
+
+
+@app.command()
+def schema(kind: Annotated[str, typer.Argument(help="scenario | plan | summary")]) -> None:
+    """Print the JSON Schema of scenario files, analysis-plan files or summary.json (for editors and tools)."""
+    import json
+
+    from trialsim.spec.json_schema import json_schema, schema_models
+
+    if kind not in schema_models():
+        raise fail(ScenarioError(f"trialsim schema {kind}: choose one of {', '.join(schema_models())}"))
+    print(json.dumps(json_schema(kind), indent=2, ensure_ascii=False))
+
+
 @app.command()
 def calibrate(
     scenario: Annotated[str, typer.Argument(help="scenario file or bundled name (its null twin is simulated)")],
@@ -468,7 +354,7 @@ def calibrate(
     except ScenarioError as error:
         raise fail(error) from None
     seed = master_seed(seed)
-    with _progress(quiet) as bar:
+    with _progress(quiet, compiles_model(plan_obj)) as bar:
         task = bar.add_task(f"null trials of {scenario_obj.name}", total=trials * (2 if verify else 1))
         result = run_calibration(
             scenario_obj, plan_obj, target_type1, trials=trials, seed=seed, shape=shape, sample_size=sample_size,
@@ -484,7 +370,7 @@ def calibrate(
             family = fresh.trials[[c for c in fresh.trials.columns if c.endswith(".success") and c.count(".") == 1]]
             rate = float(family.any(axis=1).mean())
             check = {"type1": rate, "mcse": (rate * (1 - rate) / trials) ** 0.5, "seed": seed + 1}
-    out.print(calibration_table(result))
+    out.print(tables.calibration_table(result))
     out.print(
         f"type I error on the calibration trials {result.type1:.4f} ± {result.type1_mcse:.4f} (by construction)",
         highlight=False,
@@ -561,7 +447,7 @@ def size(
     except ScenarioError as error:
         raise fail(error) from None
     seed = master_seed(seed)
-    with _progress(quiet) as bar:
+    with _progress(quiet, compiles_model(plan_obj)) as bar:
         task = bar.add_task(f"searching {search} for {scenario_obj.name}", total=None)
         try:
             result = find_size(
@@ -570,7 +456,7 @@ def size(
             )
         except ValueError as error:
             raise fail(ScenarioError(str(error))) from None
-    out.print(size_lines(result, scenario_obj), highlight=False)
+    out.print(Text(tables.size_lines(result, scenario_obj)), highlight=False)
     if out_dir is not None:
         try:
             result.verification.save(out_dir)

@@ -11,6 +11,7 @@ from trialsim.engine.trial import Timeline
 from trialsim.inference.data import TrialData
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
+from trialsim.spec.summary import effect_unit
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,6 @@ class Run:
     @property
     def effect_unit(self) -> str:
         return effect_unit(self.summary)
-
-
-def effect_unit(summary: dict[str, Any]) -> str:
-    """Unit of the compared effects: PANSS points, or a risk difference / log odds ratio for responders."""
-    analysis = summary["analysis"]
-    if analysis["model"] != "responder":
-        return "PANSS points"
-    return "risk difference" if analysis["engine"] == "conjugate" else "log odds ratio"
 
 
 def is_null(comparison: dict[str, Any]) -> bool:
