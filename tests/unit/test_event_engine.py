@@ -129,3 +129,28 @@ def test_adaptive_results_do_not_depend_on_workers_or_chunks():
     for workers, chunk in ((2, 7), (3, 5)):
         other, _ = run_trials(scenario, plan, 36, seed=5, workers=workers, chunk_size=chunk)
         pd.testing.assert_frame_equal(reference, other)
+
+
+def test_keep_best_only_closes_every_other_arm_at_the_first_look():
+    """keep_best_only: at the first look the arm most likely best stays open and every other active arm closes
+    (dropped_look = 1); afterwards nobody is randomised to a closed arm."""
+    from trialsim.runner import rerun_trial, run_trials
+    from trialsim.spec.loading import validate_model
+    from trialsim.spec.plan import AnalysisPlan
+
+    scenario = make_scenario(
+        arms=[{"name": "control", "control": True}, {"name": "good", "effect": {"points": 8.0}},
+              {"name": "poor", "effect": {"points": 0.0}}],
+        sample_size=180, recruitment={"sites": 6, "rate_per_site_per_week": 1.0, "block_size": 6},
+        interim={"looks": [{"trigger": "completed", "at": 60}]},
+    )
+    plan = validate_model(AnalysisPlan, {"name": "best", "interim": {"keep_best_only": True}}, "<test>")
+    table, _ = run_trials(scenario, plan, 40, seed=3, workers=1)
+    dropped = table[["good.dropped_look", "poor.dropped_look"]].to_numpy()
+    assert np.all(np.sort(dropped, axis=1) == [0, 1])  # exactly one arm closed, at look 1
+    assert np.mean(dropped[:, 1] == 1) > 0.9  # mostly the poor one
+    for trial in (0, 1):
+        data, timeline, _ = rerun_trial(scenario, plan, 3, trial)
+        decided = timeline.looks[0]["decision_week"]
+        closed = 2 if table.loc[trial, "poor.dropped_look"] == 1 else 1
+        assert not np.any((data.arm == closed) & (data.randomised_week > decided))

@@ -25,9 +25,8 @@ class SessionPhase(Strict):
 class Treatment(Strict):
     """A session-based treatment course delivered from a resource (e.g. ECT 3×/week for 4 weeks then 2×/week).
 
-    Defaults from ../shared/evidence/trs_parameters.yaml: Petrides 2015 ECT three times a week for 4 weeks then
-    twice weekly for 4 weeks ([V]); rTMS five times a week for 4 weeks and tDCS daily are usual schedules
-    (ASSUMPTION, no source in the evidence folder).
+    Schedules: ECT three times a week for 4 weeks then twice weekly for 4 weeks (Petrides et al., Am J Psychiatry
+    2015;172:52–58); rTMS five times a week for 4 weeks and tDCS daily are usual schedules (ASSUMPTION).
     """
 
     resource: str = Field(min_length=1)

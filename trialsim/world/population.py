@@ -1,7 +1,8 @@
 """Virtual TRS patients at baseline: PANSS total with positive and negative subscales, age, sex, smoking.
 
-Defaults come from ../shared/evidence/trs_parameters.yaml (baseline PANSS total ≈ 98 ± 20, [D]; subscale
-baselines 23 ± 5 and 24 ± 6, [U] — assumptions; smoking 70–80 %, [V]).
+Defaults: baseline PANSS total ≈ 98 ± 20 (derived from TRS trials: 101.1 ± 24.9 in a sham-controlled ECT RCT,
+Schizophr Res 2024, doi:10.1016/j.schres.2023.11.009; 97.7 in EMERGENT-1, Brannan et al., N Engl J Med 2021);
+subscale baselines 23 ± 5 and 24 ± 6 (ASSUMPTIONS); smoking 70–80 % of people with schizophrenia.
 
 The functions transform uniform variates drawn by the caller (one block per trial from the trial's own stream),
 so they vectorise over any leading shape, e.g. (trials, patients).
