@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.text import Text
 
 from trialsim import tables
@@ -52,6 +55,24 @@ def show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def warn(text: str) -> None:
+    """A warning on stderr, as one plain line."""
+    err.print(Text(f"warning: {text}", style="yellow"), highlight=False, soft_wrap=True)
+
+
+def plain_warnings(previous: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints trialsim's own warnings (evidence, statistics) as plain lines without
+    a source location, and hands any other to ``previous``."""
+
+    def show(message, category, *args, **kwargs) -> None:
+        if category.__module__.startswith("trialsim."):
+            warn(str(message))
+        else:
+            previous(message, category, *args, **kwargs)
+
+    return show
+
+
 @app.callback()
 def options(
     version: Annotated[
@@ -59,23 +80,52 @@ def options(
     ] = False,
 ) -> None:
     """Simulate clinical trials in treatment-resistant schizophrenia and report their operating characteristics."""
+    warnings.showwarning = plain_warnings(warnings.showwarning)
 
 
-def load_checked(scenario: str, plan: str | AnalysisPlan | None = None) -> tuple[Scenario, AnalysisPlan]:
-    """Load a scenario and its plan (or ``plan``) and run the checks that need both and the evidence library;
-    problems without a file name get the scenario's."""
+Sets = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set",
+        metavar="FIELD=VALUE",
+        help="change a scenario field, e.g. recruitment.sites=40 or arms.1.effect.points=4 (repeat)",
+    ),
+]
+SampleSize = Annotated[
+    Optional[int], typer.Option(min=4, max=100_000, help="the common total N (default: each scenario's largest)")
+]
+
+
+def load_checked(
+    scenario: str, plan: str | AnalysisPlan | None = None, sets: Optional[list[str]] = None
+) -> tuple[Scenario, AnalysisPlan]:
+    """Load a scenario and its plan (or ``plan``), apply ``--set`` overrides and run the checks that need both and
+    the evidence library; problems without a file name get the scenario's. Warnings about a plan loaded here are
+    shown."""
+    from trialsim.overrides import with_overrides
     from trialsim.runner import check_design
 
     if isinstance(plan, AnalysisPlan):
         scenario_obj, plan_obj = load_scenario(scenario), plan
     else:
         scenario_obj, plan_obj = load_design(scenario, plan)
+        show_plan_warnings(plan_obj)
+    scenario_obj = with_overrides(scenario_obj, sets or [], str(resolve_input(scenario, "scenarios")))
     try:
         check_design(scenario_obj, plan_obj)
     except ScenarioError as error:
         file = str(resolve_input(scenario, "scenarios"))
         raise ScenarioError([p if p.file else replace(p, file=file) for p in error.problems]) from None
     return scenario_obj, plan_obj
+
+
+def show_plan_warnings(plan_obj: AnalysisPlan) -> AnalysisPlan:
+    """Print what is likely to go wrong with a plan's settings; returns the plan."""
+    from trialsim.design_checks import plan_warnings
+
+    for text in plan_warnings(plan_obj):
+        warn(text)
+    return plan_obj
 
 
 def fail(error: ScenarioError) -> typer.Exit:
@@ -105,12 +155,13 @@ def run(
         ),
     ] = 0,
     report: Annotated[bool, typer.Option("--report", help="also write the HTML report OUT/report.html")] = False,
+    sets: Sets = None,
 ) -> None:
     """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
     from trialsim.runner import simulate
 
     try:
-        scenario_obj, plan_obj = load_checked(scenario, plan)
+        scenario_obj, plan_obj = load_checked(scenario, plan, sets)
         if out_dir.exists() and not out_dir.is_dir():
             raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
     except ScenarioError as error:
@@ -159,17 +210,21 @@ def compare(
         Optional[Path], typer.Option("--out", help="if given, each scenario's results go to OUT/<scenario name>/")
     ] = None,
     quiet: Quiet = False,
+    sets: Sets = None,
+    sample_size: SampleSize = None,
 ) -> None:
     """Run several scenarios and print them side by side: power, assurance, N, duration, dropout, AEs, sessions.
 
-    Each scenario uses its own analysis plan; the largest sample size of each is compared.
+    Each scenario uses its own analysis plan, at the common --sample-size or at its largest sample size.
     """
+    from trialsim.cells import at_largest, size_override
     from trialsim.runner import master_seed, simulate
 
     designs = []
     try:
         for name in scenarios:
-            designs.append(load_checked(name))
+            scenario_obj, plan_obj = load_checked(name, None, (sets or []) + size_override(sample_size))
+            designs.append((at_largest(scenario_obj), plan_obj))
     except ScenarioError as error:
         raise fail(error) from None
     seed = master_seed(seed)
@@ -207,22 +262,25 @@ def stress(
         Optional[Path], typer.Option("--out", help="if given, each cell's results go to OUT/<scenario>__<plan>/")
     ] = None,
     quiet: Quiet = False,
+    sets: Sets = None,
+    sample_size: SampleSize = None,
 ) -> None:
     """Cross scenarios with analysis plans: type I error (null scenarios) or power, bias, RMSE, coverage, MCSE and
     the share of fits failing diagnostics, per cell, at each scenario's largest sample size.
 
     Use it to ask whether an analysis plan keeps its type I error and stays unbiased when dropout depends on
-    outcomes: cross a scenario and its null twin (with MCAR, MAR or MNAR dropout) with several plans.
+    outcomes: cross a scenario and its null twin (with MCAR, MAR or MNAR dropout) with several plans. Cells whose
+    plan cannot analyse the scenario are listed and skipped.
     """
+    from trialsim.cells import runnable_cells, size_override
+    from trialsim.overrides import with_overrides
     from trialsim.runner import master_seed, simulate
 
-    cells = []
     try:
-        plan_objs = [load_plan(name) for name in plans]
-        for name in scenarios:
-            for plan_obj in plan_objs:
-                scenario_obj, _ = load_checked(name, plan_obj)
-                cells.append((scenario_obj.model_copy(update={"sample_size": scenario_obj.sample_sizes[-1]}), plan_obj))
+        plan_objs = [show_plan_warnings(load_plan(name)) for name in plans]
+        overrides = (sets or []) + size_override(sample_size)
+        scenario_objs = [with_overrides(load_scenario(name), overrides, name) for name in scenarios]
+        cells, skipped = runnable_cells(scenario_objs, plan_objs)
     except ScenarioError as error:
         raise fail(error) from None
     seed = master_seed(seed)
@@ -237,6 +295,8 @@ def stress(
                 result.save(out_dir / f"{scenario_obj.name}__{plan_obj.name}")
             results.append(result)
     out.print(stress_table(results, trials, seed))
+    for line in skipped:
+        out.print(Text(f"skipped {line}", style="yellow"), highlight=False)
 
 
 def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Group:
@@ -269,21 +329,41 @@ def write_report_or_fail(run_dir: Path, out_file: Optional[Path] = None, target:
 
 @app.command()
 def validate(
-    files: Annotated[list[str], typer.Argument(help="scenario or analysis-plan YAML files")],
+    files: Annotated[list[str], typer.Argument(help="scenario or analysis-plan YAML files, or bundled names")],
+    explain: Annotated[
+        bool, typer.Option("--explain", help="restate each scenario's design and decision rule in plain words")
+    ] = False,
+    sets: Sets = None,
 ) -> None:
-    """Check scenario and analysis-plan files without simulating (a scenario's plan is checked too)."""
+    """Check scenario and analysis-plan files without simulating (a scenario's plan is checked too) and show what
+    each arm resolved to against the evidence library."""
+    from trialsim.explain import arm_lines
+    from trialsim.explain import explain as explain_design
+
     failed = False
     for name in files:
         try:
-            kind = "scenario" if "arms" in read_yaml(resolve_input(name, "scenarios")) else "plan"
-            if kind == "scenario":
-                load_checked(name)
+            path = resolve_input(name, "scenarios")
+            if not path.exists():
+                path = resolve_input(name, "analysis")
+            if "arms" in read_yaml(path):
+                scenario_obj, plan_obj = load_checked(name, None, sets)
             else:
-                load_plan(name)
-            out.print(f"[green]ok[/] {name} ({kind})")
+                show_plan_warnings(load_plan(path))
+                out.print(Text.assemble(("ok", "green"), f" {name} (plan)"), highlight=False)
+                continue
         except ScenarioError as error:
-            err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
+            fail(error)
             failed = True
+            continue
+        out.print(Text.assemble(("ok", "green"), f" {name} (scenario; plan {plan_obj.name})"), highlight=False)
+        sections = explain_design(scenario_obj, plan_obj) if explain else [("", arm_lines(scenario_obj))]
+        for heading, paragraphs in sections:
+            if heading:
+                out.print(Padding(Text(heading, style="bold"), (0, 0, 0, 2), expand=False))
+            for paragraph in paragraphs:
+                indent = 4 + len(paragraph) - len(paragraph.lstrip(" "))
+                out.print(Padding(Text(paragraph.lstrip(" ")), (0, 0, 0, indent), expand=False), highlight=False)
     if failed:
         raise typer.Exit(code=2)
 
@@ -333,6 +413,7 @@ def calibrate(
     ] = None,
     verify: Annotated[bool, typer.Option(help="check the thresholds on fresh null trials (another seed)")] = True,
     quiet: Quiet = False,
+    sets: Sets = None,
 ) -> None:
     """Find efficacy thresholds giving a target type I error on the scenario's null twin (all effects 0).
 
@@ -347,7 +428,7 @@ def calibrate(
     try:
         if shape not in SHAPES:
             raise ScenarioError(f"--shape {shape}: choose one of {', '.join(SHAPES)}")
-        scenario_obj, plan_obj = load_checked(scenario, plan)
+        scenario_obj, plan_obj = load_checked(scenario, plan, sets)
         if sample_size is not None and sample_size not in scenario_obj.sample_sizes:
             raise ScenarioError(f"--sample-size {sample_size}: not a design point of the scenario "
                                 f"({scenario_obj.sample_sizes})")
@@ -410,6 +491,7 @@ def size(
     workers: Workers = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="write OUT/size.json")] = None,
     quiet: Quiet = False,
+    sets: Sets = None,
 ) -> None:
     """Find the smallest N (or number of sites, or recruitment rate) reaching a target power, assurance or
     probability of finishing in time, with 95% Monte Carlo confidence.
@@ -423,7 +505,7 @@ def size(
     from trialsim.sizing import SEARCHES, Target, find_size
 
     try:
-        scenario_obj, plan_obj = load_checked(scenario, plan)
+        scenario_obj, plan_obj = load_checked(scenario, plan, sets)
         given = [v is not None for v in (target_power, target_assurance, target_duration_weeks)]
         if sum(given) != 1:
             raise ScenarioError("give exactly one of --target-power, --target-assurance, --target-duration-weeks")

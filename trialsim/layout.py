@@ -42,9 +42,16 @@ def _longest_word(texts: Sequence[str]) -> int:
 
 @dataclass(frozen=True)
 class _Sizing:
+    """A column's widths, each the floor of one way of saving space."""
+
     natural: int  # header and cells on one line
-    whole: int  # cells on one line, the header wrapped at spaces (value columns), or folded (row labels)
-    wrapped: int  # cells wrapped at spaces too: the last resort for a column that is alone too wide
+    spaced: int  # the header (and row labels, prose) wrapped at spaces
+    folded: int  # long header words and row labels folded
+    wrapped: int  # value cells wrapped at spaces: the last resort for a column too wide on its own
+
+
+#: The ways of saving space, cheapest first: (row-label columns?, floor).
+PHASES = ((False, "spaced"), (True, "spaced"), (False, "folded"), (True, "folded"))
 
 
 class FittedTable:
@@ -60,20 +67,26 @@ class FittedTable:
         column = self.columns[index]
         cells = [row[index] for row in self.rows]
         longest = max((len(cell) for cell in cells), default=0)
-        natural = max(len(column.header), longest)
+        natural = max(len(column.header), longest, 1)
         if column.key:
-            return _Sizing(natural, min(natural, KEY_MIN), min(natural, KEY_MIN))
-        header_word = min(_longest_word([column.header]), HEADER_WORD_MAX)
-        wrapped = max(_longest_word(cells), header_word, 1)
-        return _Sizing(natural, wrapped if column.wrap else max(longest, header_word, 1), wrapped)
+            spaced = max(_longest_word([*cells, column.header]), 1)
+            folded = min(spaced, KEY_MIN)
+            return _Sizing(natural, spaced, folded, folded)
+        header_word = _longest_word([column.header])
+        cell_words = _longest_word(cells)
+        body = cell_words if column.wrap else longest
+        short_header = min(header_word, HEADER_WORD_MAX)
+        return _Sizing(
+            natural, max(body, header_word, 1), max(body, short_header, 1), max(cell_words, short_header, 1)
+        )
 
-    def _fit(self, indices: list[int], width: int, floor: str = "whole") -> list[int] | None:
-        """Widths of ``indices`` within ``width``: natural if they fit; else headers wrap, then row labels fold
-        (widest first), never below the ``floor`` sizing; None if that does not fit."""
+    def _fit(self, indices: list[int], width: int, last_resort: bool = False) -> list[int] | None:
+        """Widths of ``indices`` within ``width``: natural if they fit, else saving space in the order of
+        :data:`PHASES` (widest slack first within a phase); None if that does not fit."""
         widths = [self.sizing[i].natural for i in indices]
         excess = sum(widths) + GAP * (len(widths) - 1) - width
-        for phase in (False, True):  # value columns first, then the row labels
-            members = [j for j, i in enumerate(indices) if self.columns[i].key == phase]
+        for keys, floor in PHASES + (((False, "wrapped"),) if last_resort else ()):
+            members = [j for j, i in enumerate(indices) if self.columns[i].key == keys]
             while excess > 0 and members:
                 slack = {j: widths[j] - getattr(self.sizing[indices[j]], floor) for j in members}
                 j = max(slack, key=slack.__getitem__)
@@ -101,7 +114,7 @@ class FittedTable:
         out = []
         for group in groups:
             indices = keys + group
-            fitted = self._fit(indices, width) or self._fit(indices, width, floor="wrapped")
+            fitted = self._fit(indices, width, last_resort=True)
             out.append((indices, fitted or [self.sizing[i].wrapped for i in indices]))
         return out
 

@@ -25,13 +25,13 @@ def _is_null(comparison: dict[str, Any]) -> bool:
     return abs(comparison["true_effect"]) < 1e-12
 
 
-def _pm(value: float | None, mcse: float | None, digits: int = 3) -> str:
-    """``value ± mcse``; "—" for an undefined value."""
+def _pm(value: float | None, mcse: float | None, spec: str = ".3f") -> str:
+    """``value ± mcse`` (the MCSE unsigned); "—" for an undefined value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if mcse is None or (isinstance(mcse, float) and math.isnan(mcse)):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} ± {mcse:.{digits}f}"
+        return format(value, spec)
+    return f"{value:{spec}} ± {mcse:{spec.lstrip('+')}}"
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -248,7 +248,7 @@ def stress_output(results: list[SimulationResults], trials: int, seed: int) -> l
                     f"{c['true_effect']:.2f}",
                     f"{c['power']:.3f} ({'type I' if _is_null(c) else 'power'})",
                     f"{c['power_mcse']:.3f}",
-                    _pm(c["bias"], c["bias_mcse"], 2),
+                    _pm(c["bias"], c["bias_mcse"], "+.2f"),
                     _num(c["rmse"], ".2f"),
                     _num(c["coverage"], ".3f"),
                     "—" if failed is None else f"{failed:.1%}",

@@ -23,7 +23,8 @@ def _weeks(values: list[float]) -> str:
     return ", ".join(f"{v:g}" for v in values)
 
 
-def _endpoint(scenario: Scenario) -> str:
+def endpoint_text(scenario: Scenario) -> str:
+    """The primary endpoint in words: the measure and its week."""
     endpoint = scenario.primary_endpoint
     if endpoint.measure == "responder":
         what = f"response (a reduction of at least {endpoint.responder_threshold:.0%} of PANSS total − 30)"
@@ -79,7 +80,7 @@ def scenario_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[st
     )
     window = f" (± {scenario.visit_window_days:g} days)" if scenario.visit_window_days else ""
     facts.append(("Visits", f"weeks {_weeks(scenario.visits_weeks)}{window}"))
-    facts.append(("Primary endpoint", _endpoint(scenario)))
+    facts.append(("Primary endpoint", endpoint_text(scenario)))
     outcome = scenario.outcome
     facts.append(
         (
@@ -134,7 +135,7 @@ def scenario_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[st
                 )
             )
     if scenario.interim is not None:
-        facts.append(("Interim looks", _looks_text(scenario.interim)))
+        facts.append(("Interim looks", looks_text(scenario.interim)))
     return facts
 
 
@@ -145,7 +146,8 @@ TRIGGERS = {
 }
 
 
-def _looks_text(interim: Interim) -> str:
+def looks_text(interim: Interim) -> str:
+    """When the interim looks happen, when they are decided, and what a stop does to follow-up."""
     looks = "; ".join(
         f"look {k}: {TRIGGERS[look.trigger].format(at=look.at)}" for k, look in enumerate(interim.looks, 1)
     )
@@ -171,7 +173,8 @@ SPENDING = {
 }
 
 
-def _interim_decisions_text(rules: Adaptation) -> str:
+def interim_decisions_text(rules: Adaptation) -> str:
+    """What the plan decides at the looks: efficacy, futility, arm dropping, adaptive allocation."""
     parts = []
     if rules.efficacy is not None:
         if rules.efficacy.thresholds is not None:
@@ -277,15 +280,16 @@ def plan_facts(plan: AnalysisPlan | None, summary: dict[str, Any]) -> list[tuple
             response = plan.priors.response
             facts.append(("Response prior", f"Beta({response.alpha:g}, {response.beta:g}) for each arm's rate"))
         elif plan.engine != "frequentist":
-            facts.append(("Effect prior", _prior_text(plan)))
+            facts.append(("Effect prior", prior_text(plan)))
     facts.append(("Decision rule", f"success when {decision_text(summary)}"))
     if plan is not None and plan.interim is not None:
-        facts.append(("Interim decisions", _interim_decisions_text(plan.interim)))
+        facts.append(("Interim decisions", interim_decisions_text(plan.interim)))
     facts.append(("Interval", f"{analysis['ci_prob']:.0%} interval of the effect (coverage is checked against it)"))
     return facts
 
 
-def _prior_text(plan: AnalysisPlan) -> str:
+def prior_text(plan: AnalysisPlan) -> str:
+    """The prior on each treatment effect in words."""
     effect = plan.priors.effect
     if effect.from_library is not None:
         text = f"the design prior of {effect.from_library.intervention} (evidence library), in points"
