@@ -20,6 +20,13 @@ from trialsim.spec.plan import AnalysisPlan
 
 _ANALYSES: dict[tuple, Any] = {}
 
+#: Per-arm columns of trials.parquet beside diagnostics_ok and fit_failed, by engine: only those the engine fills
+#: (a Bayesian fit has no p-value, a frequentist one no MCMC diagnostics).
+ENGINE_COLUMNS = {
+    "nuts": ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"),
+    "frequentist": ("p_value",),
+}
+
 
 @dataclass(frozen=True)
 class PerTrialResult:
@@ -154,7 +161,7 @@ def analyse_per_trial(
         prob = out["prob_effect_gt_margin"]
         second = out["prob_effect_gt_margin2"] if plan.decision.clinical_margin is not None else None
     for j, name in enumerate(names):
-        for field in ("p_value", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"):
+        for field in ENGINE_COLUMNS.get(plan.engine, ()):
             columns[f"{name}.{field}"] = out[field][:, j]
         columns[f"{name}.diagnostics_ok"] = out["diagnostics_ok"][:, j] == 1
         columns[f"{name}.fit_failed"] = out["fit_failed"][:, j] == 1
