@@ -93,7 +93,8 @@ def _statistic(table, scenario: Scenario, scales: np.ndarray) -> np.ndarray:
             z = np.where(open_ & np.isfinite(prob), ndtri(np.clip(prob, 1e-300, 1 - 1e-16)), -np.inf)
             best = np.maximum(best, z / scales[j])
         # The final analysis: trials that stopped for futility never reach it; open arms only.
-        final = table[f"{arm}.final_estimate"].notna() if f"{arm}.final_estimate" in table else np.ones(len(table))
+        reached = f"{arm}.final_estimate"
+        final = table[reached].notna().to_numpy() if reached in table else np.ones(len(table), dtype=bool)
         prob = table[f"{arm}.prob_effect_gt_margin"].to_numpy(dtype=float)
         if "stop_look" in table:
             stopped = table["stop_look"].to_numpy() > 0

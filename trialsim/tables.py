@@ -172,13 +172,17 @@ def _compared_size(results: list[SimulationResults]) -> str:
     return f"at N = {sizes.pop()}" if len(sizes) == 1 else "each at its largest N"
 
 
-def compare_output(results: list[SimulationResults], trials: int, seed: int) -> FittedTable:
-    """Scenarios as columns, metrics as rows (the last design point of each scenario): the design, then P(any arm
-    succeeds), the comparisons, adverse events and resources."""
-    sections: list[dict[str, list[str]]] = [{}, {}, {}, {}, {}]
+#: The rows of each comparison in ``compare``, in order under the comparison's label (empty rows left out).
+COMPARE_METRICS = ("true effect", "power", "type I error", "assurance", "bias / RMSE")
 
-    def put(section: int, metric: str, index: int, text: str) -> None:
-        sections[section].setdefault(metric, [""] * len(results))[index] = text
+
+def compare_output(results: list[SimulationResults], trials: int, seed: int) -> FittedTable:
+    """Scenarios as columns, metrics as rows (the last design point of each scenario): the design, P(any arm
+    succeeds), each comparison under its label, adverse events and resources."""
+    sections: list[dict[tuple[str, str], list[str]]] = [{}, {}, {}, {}, {}]
+
+    def put(section: int, metric: str, index: int, text: str, group: str = "") -> None:
+        sections[section].setdefault((metric, group), [""] * len(results))[index] = text
 
     for i, result in enumerate(results):
         summary = result.summary
@@ -200,11 +204,15 @@ def compare_output(results: list[SimulationResults], trials: int, seed: int) -> 
             put(1, "P(any arm succeeds)", i, _pm(*several))
         for c in point["comparisons"]:
             label = f"{c['arm']} vs {c['control']}"
-            put(2, f"{label}: true effect", i, f"{c['true_effect']:.2f}")
-            put(2, f"{label}: {'type I error' if _is_null(c) else 'power'}", i, _pm(c["power"], c["power_mcse"]))
-            if "assurance" in c:
-                put(2, f"{label}: assurance", i, _pm(c["assurance"], c["assurance_mcse"]))
-            put(2, f"{label}: bias / RMSE", i, f"{_num(c['bias'], '+.2f')} / {_num(c['rmse'], '.2f')}")
+            values = {
+                "true effect": f"{c['true_effect']:.2f}",
+                "type I error" if _is_null(c) else "power": _pm(c["power"], c["power_mcse"]),
+                "assurance": _pm(c["assurance"], c["assurance_mcse"]) if "assurance" in c else "",
+                "bias / RMSE": f"{_num(c['bias'], '+.2f')} / {_num(c['rmse'], '.2f')}",
+            }
+            put(2, label, i, "", label)
+            for metric in COMPARE_METRICS:
+                put(2, f"  {metric}", i, values.get(metric, ""), label)
         for arm, events in point.get("adverse_events", {}).items():
             recorded = [(k, v) for k, v in events.items() if v is not None and k != "any_teae"]
             if recorded:
@@ -217,7 +225,12 @@ def compare_output(results: list[SimulationResults], trials: int, seed: int) -> 
             put(4, f"{name}: mean wait (weeks)", i, f"{use.get('mean_wait_weeks', 0):.2f}")
     columns = [Column("metric", "left", key=True)]
     columns += [Column(result.summary["scenario"], "left") for result in results]
-    rows = [[metric, *values] for section in sections for metric, values in section.items()]
+    rows = [
+        [metric, *values]
+        for section in sections
+        for (metric, _), values in section.items()
+        if any(values) or not metric.startswith(" ")
+    ]
     title = (f"{plural(len(results), 'scenario')} {_compared_size(results)} · {plural(trials, 'trial')} each · "
              f"seed {seed}")
     return FittedTable(columns, rows, title)
