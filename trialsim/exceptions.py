@@ -8,10 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Longest value (as printed by ``repr``) and longest file name or field path shown in a message, in characters.
+VALUE_CHARS = 60
+PLACE_CHARS = 120
+
+
+def shorten(text: str, limit: int, length: int | None = None) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis and the full ``length`` (default ``len(text)``)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) if length is None else length:,} characters)"
+
+
+def show_value(value: object) -> str:
+    """The ``repr`` of a user's value, shortened to :data:`VALUE_CHARS` (a string's length is its own)."""
+    return shorten(repr(value), VALUE_CHARS, len(value) if isinstance(value, str) else None)
+
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input file: where, what value, which rule."""
+    """One thing wrong with an input file: where, what value, which rule.
+
+    Rendering shortens long values, file names and field paths, so a hostile file cannot flood the terminal.
+    """
 
     file: str
     field: str
@@ -20,9 +39,9 @@ class Problem:
     has_value: bool = False
 
     def __str__(self) -> str:
-        where = ": ".join(part for part in (self.file, self.field) if part)
+        where = ": ".join(shorten(part, PLACE_CHARS) for part in (self.file, self.field) if part)
         if self.has_value:
-            where = f"{where} = {self.value!r}"
+            where = f"{where} = {show_value(self.value)}"
         return f"{where}: {self.message}" if where else self.message
 
 
