@@ -66,7 +66,8 @@ def median_weeks_to_recruit(recruitment: Recruitment, target: int) -> float:
     else:
         shape = sites / cv**2
         median_total = float(gammaincinv(shape, 0.5)) * rate * cv**2
-    per_rate = target / ((1.0 - recruitment.screen_failure) * median_total)  # weeks of full accrual, n/R
+    randomised_per_week = (1.0 - recruitment.screen_failure) * median_total  # R (0 if it underflows)
+    per_rate = target / randomised_per_week if randomised_per_week > 0 else math.inf  # weeks of full accrual, n/R
     start, end = recruitment.activation_weeks
     if per_rate >= (end - start) / 2:
         return (start + end) / 2 + per_rate
@@ -167,16 +168,17 @@ def _recruitment_problems(scenario: Scenario) -> list[Problem]:
     weeks = median_weeks_to_recruit(recruitment, target)
     if not weeks <= recruitment.horizon_weeks:
         start, end = recruitment.activation_weeks
+        years = weeks / WEEKS_PER_YEAR
+        how_long = f"about {weeks:.3g} weeks ({years:.3g} years; " if math.isfinite(weeks) else "for ever ("
         problems.append(
             Problem(
                 "",
                 "recruitment",
-                f"randomising {target} patients (the largest sample_size) would take about {weeks:.3g} weeks "
-                f"({weeks / WEEKS_PER_YEAR:.3g} years; median under the Poisson–gamma model: {recruitment.sites} "
-                f"sites opening over weeks {start:g}–{end:g}, {recruitment.rate_per_site_per_week:g} screened per "
-                f"site per week, rate_cv {recruitment.rate_cv:g}, screen failure {recruitment.screen_failure:g}), "
-                f"longer than recruitment.horizon_weeks = {recruitment.horizon_weeks:g}: add sites, raise the rate "
-                "or extend the horizon",
+                f"randomising {target} patients (the largest sample_size) would take {how_long}median under the "
+                f"Poisson–gamma model: sites {recruitment.sites} opening over weeks {start:g}–{end:g}, "
+                f"{recruitment.rate_per_site_per_week:g} screened per site per week, rate_cv {recruitment.rate_cv:g}, "
+                f"screen failure {recruitment.screen_failure:g}), longer than recruitment.horizon_weeks = "
+                f"{recruitment.horizon_weeks:g}: add sites, raise the rate or extend the horizon",
             )
         )
     return problems
