@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Longest value (as printed by ``repr``) and longest file name or field path shown in a message, in characters.
+#: Longest value (as printed by ``repr``), file name or field path, and rule shown in a message, in characters.
 VALUE_CHARS = 60
 PLACE_CHARS = 120
+MESSAGE_CHARS = 600
 
 
 def shorten(text: str, limit: int, length: int | None = None) -> str:
@@ -29,7 +30,8 @@ def show_value(value: object) -> str:
 class Problem:
     """One thing wrong with an input file: where, what value, which rule.
 
-    Rendering shortens long values, file names and field paths, so a hostile file cannot flood the terminal.
+    Rendering shortens long values, file names, field paths and rules (which may list a file's names), so a hostile
+    file cannot flood the terminal.
     """
 
     file: str
@@ -42,7 +44,8 @@ class Problem:
         where = ": ".join(shorten(part, PLACE_CHARS) for part in (self.file, self.field) if part)
         if self.has_value:
             where = f"{where} = {show_value(self.value)}"
-        return f"{where}: {self.message}" if where else self.message
+        message = shorten(self.message, MESSAGE_CHARS)
+        return f"{where}: {message}" if where else message
 
 
 class TrialSimError(Exception):

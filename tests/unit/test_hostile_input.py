@@ -335,3 +335,4 @@ def test_long_values_are_shortened():
     assert len(text) < 200
     assert "… (50,000,000 characters)" in text
     assert str(Problem("f.yaml", "k" * 10_000, "unknown field", [1] * 10_000, True)).count("…") == 2
+    assert len(str(Problem("f.yaml", "resource", "defined: " + "r, " * 10_000))) < 700  # a rule listing names
