@@ -12,6 +12,8 @@ from dataclasses import dataclass
 VALUE_CHARS = 60
 PLACE_CHARS = 120
 MESSAGE_CHARS = 600
+#: Problems listed in a message; ``ScenarioError.problems`` keeps them all.
+LISTED_PROBLEMS = 50
 
 
 def shorten(text: str, limit: int, length: int | None = None) -> str:
@@ -64,9 +66,12 @@ class ScenarioError(TrialSimError, ValueError):
         super().__init__(self.render())
 
     def render(self) -> str:
+        """Every problem, one per line (the first :data:`LISTED_PROBLEMS` of a longer list, then how many more)."""
         if len(self.problems) == 1:
             return str(self.problems[0])
-        lines = [f"{len(self.problems)} problems:"] + [f"  - {p}" for p in self.problems]
+        lines = [f"{len(self.problems)} problems:"] + [f"  - {p}" for p in self.problems[:LISTED_PROBLEMS]]
+        if len(self.problems) > LISTED_PROBLEMS:
+            lines.append(f"  ... and {len(self.problems) - LISTED_PROBLEMS:,} more")
         return "\n".join(lines)
 
 

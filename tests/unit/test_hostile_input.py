@@ -336,3 +336,12 @@ def test_long_values_are_shortened():
     assert "… (50,000,000 characters)" in text
     assert str(Problem("f.yaml", "k" * 10_000, "unknown field", [1] * 10_000, True)).count("…") == 2
     assert len(str(Problem("f.yaml", "resource", "defined: " + "r, " * 10_000))) < 700  # a rule listing names
+
+
+def test_thousands_of_unknown_keys_are_counted_not_listed(tmp_path):
+    path = write(tmp_path / "keys.yaml", {**textbook(), **{f"key{i}": i for i in range(3000)}})
+    with pytest.raises(ScenarioError) as info:
+        load_design(path)
+    assert len(info.value.problems) == 3000
+    assert str(info.value).endswith("  ... and 2,950 more")
+    assert len(str(info.value).splitlines()) == 52
