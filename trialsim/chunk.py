@@ -10,23 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trialsim.engine.trial import World, simulate_trials
-from trialsim.exceptions import AnalysisError
-from trialsim.inference.conjugate import ComparisonPosterior, analyse_ancova
+from trialsim import decisions
+from trialsim.analyst import Job, PlanAnalyst, RoundResult, analyse, effect_prior_points, true_effects
+from trialsim.engine.events import FINAL, STOP_REASONS, EventTrials
+from trialsim.engine.trial import interacts, simulate_trials
 from trialsim.inference.data import TrialBatch
-from trialsim.inference.per_trial import analyse_per_trial
-from trialsim.inference.responder import analyse_responders
-from trialsim.spec.plan import AnalysisPlan
-from trialsim.spec.scenario import Scenario
 
-#: Primary-endpoint measure → column of ``TrialBatch.true_effect`` and the score analysed.
-MEASURES = {
-    "panss_total_change": (0, "total"),
-    "panss_positive_change": (1, "positive"),
-    "panss_negative_change": (2, "negative"),
-}
-#: Analysis streams are children of the trial's seed with this second spawn-key element.
-ANALYSIS_STREAM = 1
+__all__ = ["Chunk", "Job", "effect_prior_points", "simulate_chunk", "trial_seed"]
 
 
 @dataclass(frozen=True)
@@ -41,139 +31,182 @@ class Chunk:
     assurance: bool = False
 
 
-@dataclass(frozen=True)
-class Job:
-    """Everything a worker needs besides the chunk (pickled once per chunk)."""
-
-    scenario: Scenario
-    plan: AnalysisPlan
-    seed: int
-    responder_truth: tuple[float, ...] | None = None
-    n_max: int = 0
-    keep_idata: int = 0
-    idata_dir: str | None = None
-
-
 def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
     """The child seed of trial ``trial``: ``SeedSequence(seed).spawn(...)[trial]`` without spawning the others."""
     return np.random.SeedSequence(seed, spawn_key=(trial,))
 
 
-def analyse(batch: TrialBatch, job: Job, first_trial: int) -> tuple[ComparisonPosterior, np.ndarray, dict]:
-    """The plan's analysis of every trial in the batch, the true effect of each comparison (K, comparisons) on the
-    analysis scale, and extra per-trial columns (diagnostics of per-trial engines)."""
-    scenario, plan = job.scenario, job.plan
-    active = [a for a in range(len(batch.arm_names)) if a != batch.control]
-    measure = scenario.primary_endpoint.measure
-    seeds = [
-        np.random.SeedSequence(job.seed, spawn_key=(first_trial + k, ANALYSIS_STREAM)) for k in range(batch.trials)
-    ]
-    if measure == "responder":
-        rates = np.asarray(job.responder_truth)
-        if plan.engine == "conjugate":
-            truth = rates[active] - rates[batch.control]  # risk difference
-        else:
-            logit = np.log(rates) - np.log1p(-rates)
-            truth = logit[active] - logit[batch.control]  # log odds ratio
-        truth = np.broadcast_to(truth, (batch.trials, len(active)))
-    else:
-        column, _ = MEASURES[measure]
-        truth = batch.true_effect[:, active, column] - batch.true_effect[:, [batch.control], column]
-    if plan.engine == "conjugate":
-        if measure == "responder":
-            return analyse_responders(batch, plan, scenario.primary_endpoint.responder_threshold, seeds), truth, {}
-        return analyse_ancova(batch, plan, MEASURES[measure][1], effect_prior_points(plan)), truth, {}
-    if measure not in ("panss_total_change", "responder"):
-        raise AnalysisError(f"the {plan.engine} engine analyses PANSS total (or responders), not {measure}")
-    result = analyse_per_trial(
-        batch,
-        plan,
-        seeds,
-        n_max=job.n_max,
-        responder_threshold=scenario.primary_endpoint.responder_threshold,
-        effect_prior=effect_prior_points(plan),
-        first_trial=first_trial,
-        keep_idata=job.keep_idata,
-        idata_dir=job.idata_dir,
-    )
-    return result.posterior, truth, result.columns
-
-
-def effect_prior_points(plan: AnalysisPlan) -> tuple[float, float | None]:
-    """The plan's effect prior (mean, sd) in PANSS points, resolving a library-based prior."""
-    effect = plan.priors.effect
-    if effect.from_library is None:
-        return effect.mean, effect.sd
-    import warnings
-
-    from trialsim.evidence import design_prior, load_library
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # reported once when the plan is checked
-        prior = design_prior(
-            load_library().get(effect.from_library.intervention), "panss_total", effect.from_library.versus
-        )
-    return prior.mean_smd * effect.sd_reference, prior.sd_smd * effect.sd_reference
-
-
 def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
     """Simulate and analyse the trials of one chunk; one row per trial."""
     scenario = job.scenario
-    world = World.of(scenario)
-    seeds = [trial_seed(job.seed, index) for index in range(chunk.start, chunk.stop)]
+    world = job.world
+    indices = np.arange(chunk.start, chunk.stop)
+    seeds = [trial_seed(job.seed, int(index)) for index in indices]
     subscales = scenario.primary_endpoint.measure in ("panss_positive_change", "panss_negative_change")
-    batch, enrolments = simulate_trials(
-        scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance, subscales=subscales
+    analyst = PlanAnalyst(job, chunk.sample_size, chunk.start) if interacts(scenario) else None
+    batch, trials = simulate_trials(
+        scenario, chunk.sample_size, seeds, world=world, assurance=chunk.assurance, subscales=subscales,
+        covariates=False, analyst=analyst,
     )
-    completed = batch.endpoint_observed
+    columns = _trial_columns(job, chunk, batch)
+    if trials is None:
+        looks = np.full(indices.size, FINAL)
+        posterior, extra = analyse(batch, job, indices, looks, keep_idata=True)
+        success = decisions.final_success(posterior, job.plan, job.plan.decision.threshold)
+        outcome = RoundResult(posterior, extra, success, np.zeros(indices.size, int))
+        columns.update(_comparison_columns(outcome, np.arange(indices.size), true_effects(batch, job)))
+    else:
+        columns.update(_event_columns(job, trials, true_effects(batch, job)))
+    return pd.DataFrame(columns)
+
+
+def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, object]:
+    """Per-trial design, enrolment, dropout, AE, monitoring and resource columns."""
+    scenario = job.scenario
+    randomised = np.ones(batch.arm.shape, bool) if batch.randomised is None else batch.randomised
+    n_randomised = randomised.sum(axis=1)
+    completed = batch.endpoint_observed & randomised
+    dropped = randomised & np.isfinite(batch.dropout_week)
     columns: dict[str, object] = {
         "design_point": chunk.design_point,
         "sample_size": chunk.sample_size,
         "effect_mode": "assurance" if chunk.assurance else "point",
         "trial": np.arange(chunk.start, chunk.stop),
         "n_screened": batch.screened,
-        "n_turned_away": np.array([e.turned_away for e in enrolments]),
-        "n_randomised": batch.arm.shape[1],
+        "n_turned_away": np.zeros(batch.trials, int) if batch.turned_away is None else batch.turned_away,
+        "n_randomised": n_randomised,
         "n_completed": completed.sum(axis=1),
-        "dropout_fraction": 1.0 - completed.mean(axis=1),
-        "recruitment_weeks": batch.randomised_week.max(axis=1),
+        "dropout_fraction": dropped.sum(axis=1) / np.maximum(n_randomised, 1),
+        "recruitment_weeks": np.max(np.where(randomised, batch.randomised_week, -np.inf), axis=1),
         "duration_weeks": batch.end_week,
     }
     reasons = batch.reasons()
     for a, name in enumerate(batch.arm_names):
-        in_arm = batch.arm == a
+        in_arm = batch.in_arm(a)
         columns[f"{name}.n_randomised"] = in_arm.sum(axis=1)
         columns[f"{name}.n_completed"] = (in_arm & completed).sum(axis=1)
         for reason in sorted(set(batch.dropout_reasons) - {""}):
             columns[f"{name}.dropout_{reason}"] = (in_arm & (reasons == reason)).sum(axis=1)
+        recorded = job.world.arms[a].adverse_events_recorded
         for event, flags in batch.adverse_events.items():
-            columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
+            if event in recorded:  # an incidence the evidence does not record is unknown, not 0
+                columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
         monitoring = scenario.arms[a].monitoring
         if monitoring is not None:
-            columns[f"{name}.monitoring_visits"] = (in_arm * monitoring_visits(monitoring, batch.on_study_weeks)).sum(
-                axis=1
-            )
+            visits = monitoring_visits(monitoring, batch.on_study_weeks)
+            columns[f"{name}.monitoring_visits"] = (in_arm * visits).sum(axis=1)
     if batch.start_delay is not None:
         from trialsim.engine.delivery import resource_use
 
-        columns.update(resource_use(scenario, batch.arm, batch.start_delay, batch.on_study_weeks))
-    frame = pd.DataFrame(columns)
-    posterior, truth, extra = analyse(batch, job, chunk.start)
-    comparison: dict[str, object] = dict(extra)
+        arm = np.where(randomised, batch.arm, -1)
+        columns.update(resource_use(scenario, arm, batch.start_delay, batch.on_study_weeks))
+    return columns
+
+
+def _comparison_columns(result: RoundResult, rows: np.ndarray, truth: np.ndarray) -> dict:
+    """Per-comparison columns of the analysis that decided each trial (rows of ``result``)."""
+    posterior = result.posterior
+    columns: dict[str, object] = {name: values[rows] for name, values in result.extra.items()}
     for j, arm in enumerate(posterior.arms):
-        comparison[f"{arm}.true_effect"] = truth[:, j]
-        comparison[f"{arm}.estimate"] = posterior.mean[:, j]
-        comparison[f"{arm}.sd"] = posterior.sd[:, j]
-        comparison[f"{arm}.ci_low"] = posterior.ci_low[:, j]
-        comparison[f"{arm}.ci_high"] = posterior.ci_high[:, j]
-        comparison[f"{arm}.prob_effect_gt_margin"] = posterior.prob_gt_margin[:, j]
-        success = posterior.prob_gt_margin[:, j] >= job.plan.decision.threshold
+        columns[f"{arm}.true_effect"] = truth[:, j]
+        columns[f"{arm}.estimate"] = posterior.mean[rows, j]
+        columns[f"{arm}.sd"] = posterior.sd[rows, j]
+        columns[f"{arm}.ci_low"] = posterior.ci_low[rows, j]
+        columns[f"{arm}.ci_high"] = posterior.ci_high[rows, j]
+        columns[f"{arm}.prob_effect_gt_margin"] = posterior.prob_gt_margin[rows, j]
         if posterior.prob_gt_clinical is not None:
-            comparison[f"{arm}.prob_effect_gt_clinical"] = posterior.prob_gt_clinical[:, j]
-            success &= posterior.prob_gt_clinical[:, j] >= job.plan.decision.clinical_threshold
-        comparison[f"{arm}.success"] = success
-    comparison["analysis_valid"] = posterior.valid
-    return pd.concat([frame, pd.DataFrame(comparison)], axis=1)
+            columns[f"{arm}.prob_effect_gt_clinical"] = posterior.prob_gt_clinical[rows, j]
+        columns[f"{arm}.success"] = result.success[rows, j]
+    columns["analysis_valid"] = posterior.valid[rows]
+    return columns
+
+
+def _gather(records: list, attribute: str, width: int, posterior: bool = False) -> np.ndarray:
+    """(trials, width) values of an attribute of each trial's record (of its posterior with ``posterior``); NaN
+    where a trial has no record or the result no such value."""
+    out = np.full((len(records), width), np.nan)
+    for k, record in enumerate(records):
+        if record is None:
+            continue
+        holder = record.result.posterior if posterior else record.result
+        values = getattr(holder, attribute)
+        if values is not None:
+            out[k] = values[record.row]
+    return out
+
+
+#: Per-look columns: name → (attribute of the round result, of its posterior?, boolean?).
+_LOOK_COLUMNS = {
+    "estimate": ("mean", True, False),
+    "sd": ("sd", True, False),
+    "prob_effect_gt_margin": ("prob_gt_margin", True, False),
+    "crossed": ("success", False, True),
+    "futile": ("futile", False, True),
+    "prob_effect_gt_futility_margin": ("prob_futility", False, False),
+    "predictive_probability": ("predictive", False, False),
+    "conditional_power": ("conditional_power", False, False),
+}
+
+
+def _event_columns(job: Job, trials: EventTrials, truth: np.ndarray) -> dict[str, object]:
+    """Columns of the event-driven path: the deciding analysis (the stopping look, or the final analysis), each
+    interim look, the stop, the final (overrun) analysis of stopped trials and the look at which arms closed."""
+    states = trials.states
+    scenario = job.scenario
+    finals = [next(r for r in s.records if r.look == FINAL) for s in states]
+    deciding = [next(r for r in s.records if r.look == s.stop_look) if s.stop_code else f
+                for s, f in zip(states, finals)]
+    arms = deciding[0].result.posterior.arms
+    columns: dict[str, object] = {f"{arm}.true_effect": truth[:, j] for j, arm in enumerate(arms)}
+    for name, (attribute, of_posterior, boolean) in (
+        ("estimate", ("mean", True, False)), ("sd", ("sd", True, False)), ("ci_low", ("ci_low", True, False)),
+        ("ci_high", ("ci_high", True, False)), ("prob_effect_gt_margin", ("prob_gt_margin", True, False)),
+        ("success", ("success", False, True)),
+    ):
+        values = _gather(deciding, attribute, len(arms), of_posterior)
+        for j, arm in enumerate(arms):
+            columns[f"{arm}.{name}"] = values[:, j] == 1 if boolean else values[:, j]
+    columns["analysis_valid"] = np.array([r.result.posterior.valid[r.row] for r in deciding])
+    for name in deciding[0].result.extra:
+        columns[name] = np.array([r.result.extra[name][r.row] for r in deciding])
+    if scenario.interim is None:
+        return columns
+    codes = np.array([s.stop_code for s in states])
+    columns["stop_look"] = np.array([s.stop_look + 1 if s.stop_code else 0 for s in states])
+    columns["stop_reason"] = np.asarray(STOP_REASONS, dtype=object)[codes]
+    columns["stop_week"] = np.array([s.stop_week if s.stop_code else np.nan for s in states])
+    final_estimate = _gather(finals, "mean", len(arms), True)
+    final_success = _gather(finals, "success", len(arms)) == 1
+    for j, arm in enumerate(arms):
+        columns[f"{arm}.final_estimate"] = final_estimate[:, j]
+        columns[f"{arm}.final_success"] = final_success[:, j]
+    n_arms = len(scenario.arms)
+    dropped_at = np.zeros((len(states), n_arms), int)
+    for i in range(len(scenario.interim.looks)):
+        records = [next((r for r in s.records if r.look == i), None) for s in states]
+        tag = f"look{i + 1}"
+        columns[f"{tag}.cutoff_week"] = np.array([np.nan if r is None else r.cutoff_week for r in records])
+        columns[f"{tag}.decision_week"] = np.array([np.nan if r is None else r.decision_week for r in records])
+        columns[f"{tag}.n_randomised"] = np.array([-1 if r is None else r.n_randomised for r in records])
+        columns[f"{tag}.n_completed"] = np.array([-1 if r is None else r.n_completed for r in records])
+        stop = _gather(records, "stop", 1)[:, 0]
+        columns[f"{tag}.stop"] = np.asarray(STOP_REASONS, dtype=object)[np.nan_to_num(stop).astype(int)]
+        for name, (attribute, of_posterior, boolean) in _LOOK_COLUMNS.items():
+            values = _gather(records, attribute, len(arms), of_posterior)
+            if np.isnan(values).all() and not boolean:
+                continue  # a rule the plan does not use
+            for j, arm in enumerate(arms):
+                columns[f"{arm}.{tag}.{name}"] = values[:, j] == 1 if boolean else values[:, j]
+        drops = _gather(records, "drop", n_arms) == 1
+        dropped_at = np.where((dropped_at == 0) & drops, i + 1, dropped_at)
+        shares = _gather(records, "shares", n_arms)
+        if not np.isnan(shares).all():
+            for a, arm in enumerate(scenario.arms):
+                columns[f"{arm.name}.{tag}.share"] = shares[:, a]
+    for a, arm in enumerate(scenario.arms):
+        if a != scenario.control_index:
+            columns[f"{arm.name}.dropped_look"] = dropped_at[:, a]
+    return columns
 
 
 def monitoring_visits(monitoring, on_study_weeks: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Command line: ``trialsim run | validate``.
+"""Command line: ``trialsim run | compare | stress | report | validate``.
 
 User mistakes (bad files, bad arguments) print a short message and exit with code 2, never a traceback.
 """
@@ -21,6 +21,7 @@ from trialsim.exceptions import ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec import AnalysisPlan, Scenario
 from trialsim.spec.loading import SCENARIO, file_kind, load_design, load_plan, load_scenario, resolve_input
+from trialsim.tables import adaptive_lines, calibration_table, looks_table, size_lines
 
 
 def cap_workers(workers: Optional[int]) -> Optional[int]:
@@ -98,6 +99,7 @@ def run(
             help="NUTS plans: save the InferenceData of the first K trials to OUT/idata/",
         ),
     ] = 0,
+    report: Annotated[bool, typer.Option("--report", help="also write the HTML report OUT/report.html")] = False,
 ) -> None:
     """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
     from trialsim.runner import simulate
@@ -127,6 +129,8 @@ def run(
         raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
     out.print(f"wrote {summary_path} and {trials_path}")
+    if report:
+        write_report_or_fail(out_dir)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -193,6 +197,11 @@ def print_results(results: SimulationResults) -> None:
             f"At N = {last['sample_size']} (per patient randomised): " + escape("; ".join(safety)), highlight=False
         )
     for point in summary["design_points"]:
+        if "adaptive" in point:
+            out.print(looks_table(point))
+            for line in adaptive_lines(point):
+                out.print(line, highlight=False)
+    for point in summary["design_points"]:
         if point.get("failed_diagnostics_count"):
             out.print(
                 f"[yellow]N = {point['sample_size']}: {point['failed_diagnostics_count']} fits "
@@ -208,9 +217,12 @@ def _safety_lines(point: dict) -> list[str]:
     """Short text on AEs, dropout reasons, resources and monitoring of one design point."""
     lines = []
     for arm, events in point.get("adverse_events", {}).items():
-        top = sorted(((v, k) for k, v in events.items() if k != "any_teae" and v > 0), reverse=True)[:3]
+        recorded = {k: v for k, v in events.items() if v is not None}
+        top = sorted(((v, k) for k, v in recorded.items() if k != "any_teae" and v > 0), reverse=True)[:3]
         if top:
             lines.append(f"{arm} AEs " + ", ".join(f"{name} {value:.1%}" for value, name in top))
+        elif events and not recorded:
+            lines.append(f"{arm} AEs not recorded")
     for name, use in point.get("resources", {}).items():
         lines.append(
             f"{name}: {use.get('sessions', 0):.0f} sessions, {use.get('unit_hours', 0):.0f} h, "
@@ -292,12 +304,12 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
                 put(f"{label}: assurance", i, f"{c['assurance']:.3f} ± {c['assurance_mcse']:.3f}")
             put(f"{label}: bias / RMSE", i, f"{c['bias']:+.2f} / {c['rmse']:.2f}")
         for arm, events in point.get("adverse_events", {}).items():
-            if events:
-                name, value = max(
-                    ((k, v) for k, v in events.items() if k != "any_teae"), key=lambda kv: kv[1], default=("", 0.0)
-                )
-                if name:
-                    put(f"{arm}: most frequent AE", i, escape(f"{name} {value:.1%}"))
+            recorded = [(k, v) for k, v in events.items() if v is not None and k != "any_teae"]
+            if recorded:
+                name, value = max(recorded, key=lambda kv: kv[1])
+                put(f"{arm}: most frequent AE", i, escape(f"{name} {value:.1%}"))
+            elif events:
+                put(f"{arm}: most frequent AE", i, "not recorded")
         for name, use in point.get("resources", {}).items():
             put(f"{name}: sessions", i, f"{use.get('sessions', 0):.0f}")
             put(f"{name}: mean wait (weeks)", i, f"{use.get('mean_wait_weeks', 0):.2f}")
@@ -391,6 +403,29 @@ def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Ta
     return table
 
 
+@app.command(name="report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="directory written by `trialsim run` (summary.json, trials.parquet)")],
+    out_file: Annotated[
+        Optional[Path], typer.Option("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    ] = None,
+    target: Annotated[float, typer.Option(min=0.01, max=0.99, help="target power drawn on the power curve")] = 0.8,
+) -> None:
+    """Write a self-contained HTML report of a run: design, power curves, distributions, a gallery of trials."""
+    write_report_or_fail(run_dir, out_file, target)
+
+
+def write_report_or_fail(run_dir: Path, out_file: Optional[Path] = None, target: float = 0.8) -> None:
+    """Write the report (matplotlib and jinja2 are imported only here) and say where; user errors exit with 2."""
+    from trialsim.report import write_report
+
+    try:
+        path = write_report(run_dir, out_file, target=target)
+    except ScenarioError as error:
+        raise fail(error) from None
+    out.print(f"wrote {path}")
+
+
 @app.command()
 def validate(
     files: Annotated[list[str], typer.Argument(help="scenario or analysis-plan YAML files")],
@@ -410,6 +445,166 @@ def validate(
             failed = True
     if failed:
         raise typer.Exit(code=2)
+
+
+@app.command()
+def calibrate(
+    scenario: Annotated[str, typer.Argument(help="scenario file or bundled name (its null twin is simulated)")],
+    target_type1: Annotated[
+        float, typer.Option("--target-type1", min=0.0001, max=0.4999, help="target (family-wise) type I error")
+    ] = 0.025,
+    shape: Annotated[
+        str, typer.Option(help="threshold shape over the analyses: constant | obrien_fleming")
+    ] = "constant",
+    plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
+    sample_size: Annotated[Optional[int], typer.Option(min=4, help="design point (default: the largest)")] = None,
+    trials: Trials = 10_000,
+    seed: Seed = None,
+    workers: Workers = None,
+    write_plan: Annotated[
+        Optional[Path], typer.Option("--write-plan", help="write the plan with the calibrated thresholds here")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="check the thresholds on fresh null trials (another seed)")] = True,
+    quiet: Quiet = False,
+) -> None:
+    """Find efficacy thresholds giving a target type I error on the scenario's null twin (all effects 0).
+
+    One simulation of null trials without efficacy stopping gives every trial's statistic at every look; the
+    threshold is its quantile (common random numbers, no search). The Monte Carlo 95% interval of each
+    threshold is printed; --verify runs fresh null trials with the thresholds and reports their type I error.
+    """
+    from trialsim.calibration import SHAPES, null_twin
+    from trialsim.calibration import calibrate as run_calibration
+    from trialsim.runner import master_seed, simulate
+
+    try:
+        if shape not in SHAPES:
+            raise ScenarioError(f"--shape {shape}: choose one of {', '.join(SHAPES)}")
+        scenario_obj, plan_obj = load_checked(scenario, plan)
+        if sample_size is not None and sample_size not in scenario_obj.sample_sizes:
+            raise ScenarioError(f"--sample-size {sample_size}: not a design point of the scenario "
+                                f"({scenario_obj.sample_sizes})")
+    except ScenarioError as error:
+        raise fail(error) from None
+    seed = master_seed(seed)
+    with _progress(quiet) as bar:
+        task = bar.add_task(f"null trials of {scenario_obj.name}", total=trials * (2 if verify else 1))
+        result = run_calibration(
+            scenario_obj, plan_obj, target_type1, trials=trials, seed=seed, shape=shape, sample_size=sample_size,
+            workers=workers, progress=lambda done: bar.advance(task, done),
+        )
+        calibrated = result.as_plan(plan_obj)
+        check = None
+        if verify:
+            fresh = simulate(
+                null_twin(scenario_obj).model_copy(update={"sample_size": result.sample_size}), calibrated, trials,
+                seed + 1, workers=workers, progress=lambda done: bar.advance(task, done),
+            )
+            family = fresh.trials[[c for c in fresh.trials.columns if c.endswith(".success") and c.count(".") == 1]]
+            rate = float(family.any(axis=1).mean())
+            check = {"type1": rate, "mcse": (rate * (1 - rate) / trials) ** 0.5, "seed": seed + 1}
+    out.print(calibration_table(result))
+    out.print(
+        f"type I error on the calibration trials {result.type1:.4f} ± {result.type1_mcse:.4f} (by construction)",
+        highlight=False,
+    )
+    if check is not None:
+        out.print(
+            f"fresh null trials (seed {check['seed']}): type I error {check['type1']:.4f} ± {check['mcse']:.4f}",
+            highlight=False,
+        )
+    if write_plan is not None:
+        import yaml
+
+        try:
+            write_plan.write_text(yaml.safe_dump(calibrated.model_dump(mode="json", exclude_none=True),
+                                                 sort_keys=False))
+        except OSError as error:
+            raise fail(ScenarioError(f"--write-plan {write_plan}: {error.strerror or error}")) from None
+        out.print(f"wrote {write_plan}")
+
+
+@app.command()
+def size(
+    scenario: Annotated[str, typer.Argument(help="scenario file or bundled name")],
+    target_power: Annotated[Optional[float], typer.Option("--target-power", min=0.01, max=0.99)] = None,
+    target_assurance: Annotated[Optional[float], typer.Option("--target-assurance", min=0.01, max=0.99)] = None,
+    target_duration_weeks: Annotated[
+        Optional[float], typer.Option("--target-duration-weeks", min=0.1, help="finish within this many weeks")
+    ] = None,
+    duration_probability: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="with --target-duration-weeks: P(duration ≤ target)")
+    ] = 0.8,
+    search: Annotated[str, typer.Option(help="what to search: sample_size | sites | rate")] = "sample_size",
+    comparison: Annotated[Optional[str], typer.Option(help="active arm whose success counts (several arms)")] = None,
+    max_n: Annotated[Optional[float], typer.Option("--max-n", min=1, help="upper limit of the searched value")] = None,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
+    seed: Seed = None,
+    workers: Workers = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write OUT/size.json")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Find the smallest N (or number of sites, or recruitment rate) reaching a target power, assurance or
+    probability of finishing in time, with 95% Monte Carlo confidence.
+
+    Simulates a spread of values with common random numbers, fits a monotone probit curve, refines, then verifies
+    the answer with fresh trials until the target lies outside the Monte Carlo interval.
+    """
+    import json
+
+    from trialsim.runner import master_seed
+    from trialsim.sizing import SEARCHES, Target, find_size
+
+    try:
+        scenario_obj, plan_obj = load_checked(scenario, plan)
+        given = [v is not None for v in (target_power, target_assurance, target_duration_weeks)]
+        if sum(given) != 1:
+            raise ScenarioError("give exactly one of --target-power, --target-assurance, --target-duration-weeks")
+        if search not in SEARCHES:
+            raise ScenarioError(f"--search {search}: choose one of {', '.join(SEARCHES)}")
+        actives = [arm.name for arm in scenario_obj.arms if not arm.control]
+        if target_duration_weeks is not None:
+            target = Target("duration", duration_probability, weeks=target_duration_weeks)
+        else:
+            if comparison is None and len(actives) > 1:
+                raise ScenarioError(f"several active arms: choose one with --comparison ({', '.join(actives)})")
+            if comparison is not None and comparison not in actives:
+                raise ScenarioError(f"--comparison {comparison}: not an active arm ({', '.join(actives)})")
+            kind, level = ("power", target_power) if target_power is not None else ("assurance", target_assurance)
+            if kind == "assurance":
+                check_assurance = scenario_obj.model_copy(update={"assurance": True})
+                load_checked_design(check_assurance, plan_obj)
+            target = Target(kind, level, comparison or actives[0])
+        if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+            raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
+    except ScenarioError as error:
+        raise fail(error) from None
+    seed = master_seed(seed)
+    with _progress(quiet) as bar:
+        task = bar.add_task(f"searching {search} for {scenario_obj.name}", total=None)
+        try:
+            result = find_size(
+                scenario_obj, plan_obj, target, search=search, seed=seed, workers=workers, maximum=max_n,
+                progress=lambda done: bar.advance(task, done),
+            )
+        except ValueError as error:
+            raise fail(ScenarioError(str(error))) from None
+    out.print(size_lines(result, scenario_obj), highlight=False)
+    if out_dir is not None:
+        try:
+            result.verification.save(out_dir)
+            (out_dir / "size.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
+        out.print(f"wrote {out_dir}: size.json and the verification run at the answer (summary.json, "
+                  "trials.parquet); `trialsim report` shows it with the fitted curve")
+
+
+def load_checked_design(scenario_obj: Scenario, plan_obj: AnalysisPlan) -> None:
+    """The checks that need the evidence library for an in-memory scenario (e.g. design priors for assurance)."""
+    from trialsim.runner import check_design
+
+    check_design(scenario_obj, plan_obj)
 
 
 def main() -> None:

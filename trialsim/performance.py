@@ -21,7 +21,7 @@ def proportion_mcse(p: float, k: int) -> float:
 
 def comparison_arms(table: pd.DataFrame) -> list[str]:
     """Active arms with a comparison in a trials table (columns ``{arm}.estimate``)."""
-    return [c.removesuffix(".estimate") for c in table.columns if c.endswith(".estimate")]
+    return [c.removesuffix(".estimate") for c in table.columns if c.endswith(".estimate") and c.count(".") == 1]
 
 
 def summarise_comparison(rows: pd.DataFrame, arm: str, control: str) -> dict[str, Any]:
@@ -99,11 +99,20 @@ def _per_arm_counts(rows: pd.DataFrame, arms: list[str], kind: str) -> dict[str,
     return out
 
 
+def _not_recorded_as_none(per_arm: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    """Every adverse event simulated for some arm, per arm; None (JSON null, "not recorded") where the arm's
+    evidence records no incidence — unknown, not 0."""
+    names = sorted({name for events in per_arm.values() for name in events})
+    return {arm: {name: events.get(name) for name in names} for arm, events in per_arm.items()}
+
+
 def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | None = None) -> dict[str, Any]:
     """Operating characteristics of one design point (its point-value trials, plus assurance trials if any)."""
     point = rows[rows["effect_mode"] == "point"] if "effect_mode" in rows else rows
     prior = rows[rows["effect_mode"] == "assurance"] if "effect_mode" in rows else rows.iloc[:0]
-    arms = arms or [c.removesuffix(".n_randomised") for c in rows.columns if c.endswith(".n_randomised") and "." in c]
+    arms = arms or [
+        c.removesuffix(".n_randomised") for c in rows.columns if c.endswith(".n_randomised") and c.count(".") == 1
+    ]
     k = len(point)
     duration = point["duration_weeks"].to_numpy(dtype=float)
     comparisons = []
@@ -112,6 +121,9 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
         if len(prior):
             comparison.update(summarise_assurance(prior, arm))
         comparisons.append(comparison)
+    if "stop_look" in point:
+        for comparison in comparisons:
+            comparison["estimate_by_stopping_look"] = _estimate_by_stopping_look(point, comparison["arm"])
     summary: dict[str, Any] = {
         "sample_size": int(point["sample_size"].iloc[0]),
         "trials": k,
@@ -126,7 +138,7 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
         },
         "duration_weeks": {"median": float(np.median(duration)), "p90": float(np.quantile(duration, 0.9))},
         "dropout_by_reason": _per_arm_counts(point, arms, "dropout"),
-        "adverse_events": _per_arm_counts(point, arms, "ae"),
+        "adverse_events": _not_recorded_as_none(_per_arm_counts(point, arms, "ae")),
         "comparisons": comparisons,
     }
     diagnostics = [c for c in point.columns if c.endswith(".diagnostics_ok")]
@@ -148,6 +160,8 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
             }
     if resources:
         summary["resources"] = resources
+    if "stop_look" in point:
+        summary["adaptive"] = summarise_adaptive(point, arms)
     monitoring = {
         arm: float(point[f"{arm}.monitoring_visits"].mean()) for arm in arms if f"{arm}.monitoring_visits" in point
     }
@@ -156,9 +170,86 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
     return summary
 
 
-def check_performance(table: pd.DataFrame, control: str) -> list[dict[str, Any]]:
-    """Operating characteristics of every design point in a trials table, in design-point order."""
-    return [summarise_design_point(rows, control) for _, rows in table.groupby("design_point", sort=True)]
+def _spread(values: np.ndarray) -> dict[str, float]:
+    """Mean, median and 90th percentile (with the mean's MCSE)."""
+    values = np.asarray(values, dtype=float)
+    return {
+        "mean": float(values.mean()),
+        "mean_mcse": float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan"),
+        "median": float(np.median(values)),
+        "p90": float(np.quantile(values, 0.9)),
+    }
+
+
+def summarise_adaptive(point: pd.DataFrame, arms: list[str]) -> dict[str, Any]:
+    """Interim looks of an adaptive design: per look the probability it happened and of stopping there for
+    efficacy or futility (and cumulatively), with MCSE; N and weeks at each look; the distribution of N and of
+    duration; the allocation achieved per arm."""
+    k = len(point)
+    looks = []
+    cumulative = 0.0
+    index = 1
+    while f"look{index}.cutoff_week" in point:
+        tag = f"look{index}"
+        reached = point[f"{tag}.cutoff_week"].notna().to_numpy()
+        stop = point["stop_look"].to_numpy() == index
+        efficacy = float((stop & (point["stop_reason"] == "efficacy")).mean())
+        futility = float((stop & (point["stop_reason"] == "futility")).mean())
+        cumulative += efficacy + futility
+        at = point[reached]
+        looks.append(
+            {
+                "look": index,
+                "reached": float(reached.mean()),
+                "stop_efficacy": efficacy,
+                "stop_efficacy_mcse": proportion_mcse(efficacy, k),
+                "stop_futility": futility,
+                "stop_futility_mcse": proportion_mcse(futility, k),
+                "stopped_by_now": cumulative,
+                "stopped_by_now_mcse": proportion_mcse(cumulative, k),
+                "week": float(at[f"{tag}.cutoff_week"].mean()) if len(at) else float("nan"),
+                "n_randomised": float(at[f"{tag}.n_randomised"].mean()) if len(at) else float("nan"),
+                "n_completed": float(at[f"{tag}.n_completed"].mean()) if len(at) else float("nan"),
+            }
+        )
+        index += 1
+    stopped = point["stop_look"].to_numpy() > 0
+    randomised = point[[f"{arm}.n_randomised" for arm in arms]].to_numpy(dtype=float)
+    share = randomised.sum(axis=0) / max(randomised.sum(), 1.0)
+    return {
+        "looks": looks,
+        "stopped_early": float(stopped.mean()),
+        "stopped_early_mcse": proportion_mcse(float(stopped.mean()), k),
+        "n_randomised": _spread(point["n_randomised"]),
+        "n_at_stop": _spread(point.loc[stopped, "n_randomised"]) if stopped.any() else None,
+        "duration_weeks": _spread(point["duration_weeks"]),
+        "allocation": {arm: float(value) for arm, value in zip(arms, share)},
+    }
+
+
+def _estimate_by_stopping_look(point: pd.DataFrame, arm: str) -> list[dict[str, Any]]:
+    """Mean estimate and bias (with MCSE) of the deciding analysis, by the look at which the trial stopped (0 = it
+    ran to the final analysis): conditional on stopping early for efficacy an estimate is biased away from 0."""
+    out = []
+    for look, rows in point.groupby("stop_look", sort=True):
+        error = (rows[f"{arm}.estimate"] - rows[f"{arm}.true_effect"]).to_numpy(dtype=float)
+        error = error[np.isfinite(error)]
+        out.append(
+            {
+                "stop_look": int(look),
+                "trials": int(len(rows)),
+                "mean_estimate": float(rows[f"{arm}.estimate"].mean()),
+                "bias": float(error.mean()) if error.size else float("nan"),
+                "bias_mcse": float(error.std(ddof=1) / math.sqrt(error.size)) if error.size > 1 else float("nan"),
+            }
+        )
+    return out
+
+
+def check_performance(table: pd.DataFrame, control: str, arms: list[str] | None = None) -> list[dict[str, Any]]:
+    """Operating characteristics of every design point in a trials table, in design-point order (``arms``: the
+    scenario's arm names; default: read from the ``{arm}.n_randomised`` columns)."""
+    return [summarise_design_point(rows, control, arms) for _, rows in table.groupby("design_point", sort=True)]
 
 
 def performance_frame(design_points: list[dict[str, Any]]) -> pd.DataFrame:

@@ -14,9 +14,12 @@ from typing import Any
 import pandas as pd
 
 from trialsim.performance import check_performance, performance_frame
+from trialsim.spec.loading import validate_model
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
+#: File of a run directory holding the scenario and plan that produced it (see :func:`run_manifest`).
+MANIFEST = "manifest.json"
 PROVENANCE_PACKAGES = ("trialsim", "numpy", "scipy", "pandas", "simpy", "pydantic", "pyarrow")
 
 
@@ -56,18 +59,32 @@ def content_hash(model: Scenario | AnalysisPlan) -> str:
     return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
 
 
+def run_manifest(scenario: Scenario, plan: AnalysisPlan) -> dict[str, Any]:
+    """What ``manifest.json`` holds: the validated scenario and analysis plan that produced a run."""
+    return {"scenario": scenario.model_dump(mode="json"), "plan": plan.model_dump(mode="json")}
+
+
 @dataclass(frozen=True)
 class SimulationResults:
-    """One row per simulated trial (``trials``) plus the summary (operating characteristics and provenance)."""
+    """One row per simulated trial (``trials``) plus the summary (operating characteristics and provenance), and
+    the scenario and plan that produced them (``None`` for results saved without a manifest)."""
 
     trials: pd.DataFrame
     summary: dict[str, Any]
+    scenario: Scenario | None = None
+    plan: AnalysisPlan | None = None
 
     @classmethod
     def build(
         cls, scenario: Scenario, plan: AnalysisPlan, trials: pd.DataFrame, seed: int, n_trials: int
     ) -> SimulationResults:
+        import warnings
+
         from trialsim.world.arms import resolve_arms
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # evidence warnings were shown when the design was checked
+            resolved = resolve_arms(scenario)
 
         control = scenario.arms[scenario.control_index].name
         endpoint = scenario.primary_endpoint
@@ -90,11 +107,16 @@ class SimulationResults:
                     "negative": arm.effect_negative,
                 },
                 "design_prior_points": None if arm.prior_mean is None else {"mean": arm.prior_mean, "sd": arm.prior_sd},
+                "effect_raw_smd": arm.effect_raw_smd,
+                "effect_used_smd": arm.effect_used_smd,
+                "evidence_certainty": arm.evidence_certainty,
+                "evidence_adjustments": arm.evidence_adjustments,
                 "adverse_event_incidence": arm.adverse_events,
-                "ae_discontinuation": arm.ae_discontinuation,
+                "adverse_events_recorded": sorted(arm.adverse_events_recorded),
+                "ae_discontinuation": arm.ae_discontinuation if arm.ae_discontinuation_recorded else None,
                 "sources": arm.sources,
             }
-            for arm, spec in zip(resolve_arms(scenario), scenario.arms)
+            for arm, spec in zip(resolved, scenario.arms)
         ]
         summary = {
             "scenario": scenario.name,
@@ -113,7 +135,7 @@ class SimulationResults:
             "primary_endpoint": endpoint.model_dump(),
             "assurance": scenario.assurance,
             "arms": arms,
-            "design_points": check_performance(trials, control),
+            "design_points": check_performance(trials, control, [arm.name for arm in scenario.arms]),
             "provenance": {
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "versions": package_versions(),
@@ -121,32 +143,50 @@ class SimulationResults:
                 "plan_hash": content_hash(plan),
             },
         }
+        if scenario.interim is not None:
+            from trialsim.decisions import Thresholds
+
+            for point in summary["design_points"]:
+                used = Thresholds.of(scenario, plan, point["sample_size"])
+                point["thresholds"] = {"looks": [float(t) for t in used.looks], "final": float(used.final)}
         if "worker_pid" in trials:
             # Which process fitted which trial varies with the pool; keep only the compile count, not the table.
             per_worker = trials.groupby("worker_pid")["compiles_in_worker"].max()
             summary["nuts"] = {"worker_processes": int(per_worker.size), "compilations": int(per_worker.sum())}
             trials = trials.drop(columns=["worker_pid", "compiles_in_worker"])
-        return cls(trials=trials, summary=summary)
+        return cls(trials=trials, summary=summary, scenario=scenario, plan=plan)
 
     def performance(self) -> pd.DataFrame:
         """One row per design point and comparison."""
         return performance_frame(self.summary["design_points"])
 
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``summary.json`` and ``trials.parquet`` into ``out_dir`` (created if needed)."""
+        """Write ``summary.json`` and ``trials.parquet`` into ``out_dir`` (created if needed), and ``manifest.json``
+        when the scenario and plan are known."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         summary_path, trials_path = out / "summary.json", out / "trials.parquet"
         summary_path.write_text(json.dumps(_json_safe(self.summary), indent=2) + "\n", encoding="utf-8")
         self.trials.to_parquet(trials_path, index=False)
+        if self.scenario is not None and self.plan is not None:
+            manifest = run_manifest(self.scenario, self.plan)
+            (out / MANIFEST).write_text(json.dumps(_json_safe(manifest), indent=2) + "\n", encoding="utf-8")
         return summary_path, trials_path
 
     @classmethod
     def load(cls, out_dir: str | Path) -> SimulationResults:
-        """Read results written by :meth:`save`."""
+        """Read results written by :meth:`save` (the scenario and plan validated again, if a manifest exists)."""
         out = Path(out_dir)
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-        return cls(trials=pd.read_parquet(out / "trials.parquet"), summary=summary)
+        scenario = plan = None
+        manifest_path = out / MANIFEST
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if "scenario" in manifest:
+                scenario = validate_model(Scenario, manifest["scenario"], str(manifest_path))
+            if "plan" in manifest:
+                plan = validate_model(AnalysisPlan, manifest["plan"], str(manifest_path))
+        return cls(trials=pd.read_parquet(out / "trials.parquet"), summary=summary, scenario=scenario, plan=plan)
 
 
 def _json_safe(value: Any) -> Any:

@@ -17,8 +17,11 @@ from multiprocessing import get_all_start_methods, get_context
 import numpy as np
 import pandas as pd
 
-from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk
-from trialsim.engine.trial import World
+from trialsim.analyst import PlanAnalyst
+from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk, trial_seed
+from trialsim.engine.cohort import World
+from trialsim.engine.trial import Timeline, interacts, simulate_trial
+from trialsim.inference.data import TrialData
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec.plan import AnalysisPlan
@@ -116,9 +119,10 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
                 True,
             )
         )
+    problems += _interim_problems(scenario, plan)
     if plan.priors.effect.from_library is not None:
         try:
-            effect_prior_points(plan)
+            effect_prior_points(plan, scenario.population.background)
         except ScenarioError as error:
             problems += [
                 replace(
@@ -144,10 +148,46 @@ def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
     return world
 
 
+def _interim_problems(scenario: Scenario, plan: AnalysisPlan) -> list[Problem]:
+    """A design's looks and a plan's interim rules must go together and agree in number."""
+    looks, rules = scenario.interim, plan.interim
+    plan_file = f"analysis plan '{plan.name}'"
+    if looks is None and rules is None:
+        return []
+    if rules is None:
+        return [Problem(plan_file, "interim", "the scenario has interim looks but this plan decides nothing at "
+                        "them; give interim rules (efficacy, futility, ...) or remove the scenario's looks")]
+    if looks is None:
+        return [Problem("", "interim", f"plan '{plan.name}' has interim rules but the scenario has no interim "
+                        "looks; add interim.looks to the scenario")]
+    problems = []
+    count = len(looks.looks)
+    for field, value in rules.lists().items():
+        if isinstance(value, list) and len(value) != count:
+            problems.append(Problem(plan_file, field, f"give {count} values, one per interim look of the "
+                                    f"scenario (or a single value)", value, True))
+    spending = rules.efficacy.spending if rules.efficacy else None
+    if spending is not None:
+        fractions = spending.information_fractions
+        if fractions is not None and len(fractions) != count + 1:
+            problems.append(Problem(plan_file, "interim.efficacy.spending.information_fractions",
+                                    f"give {count + 1} fractions: the {count} interim looks and the final (1)",
+                                    fractions, True))
+        if fractions is None and any(look.trigger != "completed" for look in looks.looks):
+            problems.append(Problem(plan_file, "interim.efficacy.spending.information_fractions",
+                                    "looks not triggered by completers need planned information fractions"))
+    if rules.futility is not None and rules.futility.predictive is not None and plan.model == "responder":
+        problems.append(Problem(plan_file, "interim.futility.predictive",
+                                "predictive probabilities are implemented for continuous endpoints; use "
+                                "futility thresholds on P(effect > margin) for a responder endpoint"))
+    return problems
+
+
 def make_job(
     scenario: Scenario, plan: AnalysisPlan, seed: int, keep_idata: int = 0, idata_dir: str | None = None
 ) -> Job:
-    """Resolve what all chunks share once: the complete-data truth of a responder endpoint."""
+    """Resolve what all chunks share once: the arms against the evidence library (warnings shown here, once), the
+    plan's effect prior and the complete-data truth of a responder endpoint."""
     truth = None
     world = check_design(scenario, plan)
     if scenario.primary_endpoint.measure == "responder":
@@ -155,7 +195,15 @@ def make_job(
         dependent = np.array([arm.clozapine_dependent for arm in scenario.arms])
         truth = tuple(responder_rates(scenario, effects, dependent, seed).tolist())
     return Job(
-        scenario, plan, seed, truth, n_max=max(scenario.sample_sizes), keep_idata=keep_idata, idata_dir=idata_dir
+        scenario,
+        plan,
+        seed,
+        world,
+        effect_prior_points(plan, scenario.population.background),
+        truth,
+        n_max=max(scenario.sample_sizes),
+        keep_idata=keep_idata,
+        idata_dir=idata_dir,
     )
 
 
@@ -200,6 +248,29 @@ def run_trials(
     table = pd.concat(frames, ignore_index=True)
     table = table.sort_values(["design_point", "effect_mode", "trial"], kind="stable")
     return table.reset_index(drop=True), seed
+
+
+def rerun_trial(
+    scenario: Scenario,
+    plan: AnalysisPlan,
+    seed: int,
+    index: int,
+    sample_size: int | None = None,
+    *,
+    assurance: bool = False,
+) -> tuple[TrialData, Timeline, pd.DataFrame]:
+    """Trial ``index`` of a run with master ``seed`` simulated again exactly: its per-patient data (randomised
+    patients), its timeline of events (with interim looks and a stop) and its row of ``trials.parquet`` (the
+    analysis). ``sample_size``: the design point (default the largest); ``assurance``: its assurance twin."""
+    sizes = scenario.sample_sizes
+    size = sample_size if sample_size is not None else max(sizes)
+    if size not in sizes:
+        raise ScenarioError(f"sample size {size} is not a design point of the scenario ({sizes})")
+    job = make_job(scenario, plan, seed)
+    analyst = PlanAnalyst(job, size, index) if interacts(scenario) else None
+    data, timeline = simulate_trial(scenario, size, trial_seed(seed, index), analyst=analyst, assurance=assurance)
+    row = simulate_chunk(job, Chunk(sizes.index(size), size, index, index + 1, assurance))
+    return data, timeline, row
 
 
 def simulate(

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_scenario
 from trialsim.chunk import trial_seed
-from trialsim.engine.trial import simulate_trial
+from trialsim.engine.trial import simulate_trial, simulate_trials
 
 pytestmark = pytest.mark.statistical
 
@@ -18,13 +18,9 @@ N = 60
 
 
 def times_to_target(scenario, n_target=N, trials=TRIALS, seed=42):
-    from trialsim.engine.recruitment import recruit
-
-    weeks = np.empty(trials)
-    for k in range(trials):
-        rng = np.random.default_rng(trial_seed(seed, k))
-        weeks[k] = recruit(scenario.recruitment, scenario.ratio, n_target, rng).week[-1]
-    return weeks
+    """Week of the n_target-th randomisation in each of ``trials`` simulated trials."""
+    batch, _ = simulate_trials(scenario, n_target, [trial_seed(seed, k) for k in range(trials)], subscales=False)
+    return batch.randomised_week[:, -1]
 
 
 def assert_mean_close(sample: np.ndarray, expected: float, n_mcse: float = 3.5) -> None:

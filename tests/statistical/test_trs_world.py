@@ -240,11 +240,12 @@ def test_waiting_for_treatment_dilutes_the_effect():
 
 
 def test_implausible_evidence_warns_and_is_shrunk():
-    """Mirtazapine's g = 5.27 must not drive a scenario silently: a warning, and a shrunk true effect."""
+    """Glycine-site agonists' g = 1.17 (very low certainty) must not drive a scenario silently: a warning, and a
+    shrunk true effect."""
     scenario = make_scenario(
         arms=[
             {"name": "p", "control": True, "intervention": "placebo"},
-            {"name": "m", "intervention": "mirtazapine_augmentation"},
+            {"name": "m", "intervention": "glycine_site_agonist"},
         ]
     )
     from trialsim.world.arms import resolve_arms

@@ -61,18 +61,23 @@ def test_flat_prior_equals_ols(missing):
 
 
 def test_locf_and_bocf_imputation():
+    """LOCF/BOCF impute the endpoint of patients known to have dropped out; a patient whose endpoint is missing
+    only because the data were cut before it (an interim look: no dropout yet) is not analysed."""
     batch = make_batch(K=1, N=6, V=4, dropout=False)
     panss = batch.panss.copy()
-    panss[0, 0, 2:] = np.nan  # last seen at visit 1
-    panss[0, 1, 1:] = np.nan  # only baseline
-    batch = TrialBatch(**{**batch.__dict__, "panss": panss})
+    panss[0, 0, 2:] = np.nan  # dropped out after visit 1
+    panss[0, 1, 1:] = np.nan  # dropped out after baseline
+    panss[0, 2, 3:] = np.nan  # still in follow-up at the data cut-off
+    dropout = np.full((1, 6), np.inf)
+    dropout[0, :2] = [batch.visit_weeks[1] + 0.5, 0.5]
+    batch = TrialBatch(**{**batch.__dict__, "panss": panss, "dropout_week": dropout})
     base, locf = endpoint_change(batch, "total", "locf")
     _, bocf = endpoint_change(batch, "total", "bocf")
     _, completers = endpoint_change(batch, "total", "completers")
     assert locf[0, 0] == pytest.approx(panss[0, 0, 1] - base[0, 0])
     assert locf[0, 1] == 0.0 and bocf[0, 0] == 0.0 and bocf[0, 1] == 0.0
-    assert np.isnan(completers[0, :2]).all()
-    np.testing.assert_allclose(locf[0, 2:], completers[0, 2:])
+    assert np.isnan(completers[0, :3]).all() and np.isnan(locf[0, 2]) and np.isnan(bocf[0, 2])
+    np.testing.assert_allclose(locf[0, 3:], completers[0, 3:])
 
 
 def test_informative_prior_with_known_sigma_is_normal_normal():

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from tests.conftest import make_scenario
 from trialsim.engine.delivery import (
     course_end_weeks,
-    recruit_with_delivery,
     resource_use,
     sessions_by,
     site_slots,
     uses_resources,
 )
-from trialsim.engine.recruitment import recruit
+from trialsim.engine.trial import simulate_trial
 
 TMS = {"resource": "tms", "schedule": [{"weeks": 4, "per_week": 5}]}
 ECT = {"resource": "ect", "schedule": [{"weeks": 4, "per_week": 3}, {"weeks": 4, "per_week": 2}]}
@@ -49,8 +50,21 @@ def ect_trial(session_hours=1.5):
     )
 
 
-def rng(seed=0):
-    return np.random.default_rng(seed)
+def enrol(scenario, n, seed=0):
+    """One simulated trial's enrolment: site, arm, week, start_delay per randomised patient, counts and the
+    recruitment and course events of its timeline (site openings, randomisations, turn-aways, courses)."""
+    data, timeline = simulate_trial(scenario, n, np.random.SeedSequence(seed))
+    recruitment_events = ("site_open", "randomised", "turned_away", "course_start", "course_end")
+    return SimpleNamespace(
+        site=data.site,
+        arm=data.arm,
+        week=data.randomised_week,
+        start_delay=data.covariates.get("treatment_start_delay_weeks", np.zeros(data.n)),
+        turned_away=timeline.turned_away,
+        screened=timeline.screened,
+        site_open_week=timeline.site_open_week,
+        log=[e for e in timeline.events if e[1] in recruitment_events],
+    )
 
 
 def test_slots_use_the_peak_frequency_over_all_arms_of_a_resource():
@@ -69,16 +83,17 @@ def test_slots_use_the_peak_frequency_over_all_arms_of_a_resource():
 @pytest.mark.parametrize("on_shortage", ["wait", "cap_enrolment"])
 def test_ample_capacity_nobody_waits(on_shortage):
     scenario = sham_controlled(on_shortage, units=30, sample_size=60)
-    enrolment = recruit_with_delivery(scenario, 60, rng(4))
+    enrolment = enrol(scenario, 60, 4)
     assert enrolment.start_delay.shape == (60,) and np.all(enrolment.start_delay == 0)
     assert enrolment.turned_away == 0 and enrolment.site.size == 60
 
 
 def test_wait_policy_randomises_exactly_as_recruit():
-    """With ``wait`` nobody is turned away: same draws, same enrolment as plain recruitment."""
+    """With ``wait`` nobody is turned away: the same patients, sites and arms as without the resource."""
     scenario = sham_controlled("wait", units=1, sample_size=50)
-    plain = recruit(scenario.recruitment, scenario.ratio, 50, rng(8))
-    delivered = recruit_with_delivery(scenario, 50, rng(8))
+    plain = enrol(scenario.model_copy(update={"resources": {}, "arms": [
+        arm.model_copy(update={"treatment": None}) for arm in scenario.arms]}), 50, 8)
+    delivered = enrol(scenario, 50, 8)
     for field in ("site", "arm", "week", "site_open_week"):
         np.testing.assert_array_equal(getattr(delivered, field), getattr(plain, field))
     assert delivered.screened == plain.screened and delivered.turned_away == 0
@@ -88,7 +103,7 @@ def test_wait_below_demand_follows_the_fifo_queue():
     """One slot per site, 4-week courses, a patient a week: waits are positive and grow, and each site's course
     starts obey the single-server recursion start_k = max(randomised_k, start_{k−1} + 4)."""
     scenario = sham_controlled("wait", units=1, sample_size=60)
-    enrolment = recruit_with_delivery(scenario, 60, rng(1))
+    enrolment = enrol(scenario, 60, 1)
     delay = enrolment.start_delay
     assert np.all(delay >= 0) and np.count_nonzero(delay > 0) > 30
     for s in range(3):
@@ -103,8 +118,8 @@ def test_wait_below_demand_follows_the_fifo_queue():
 
 
 def test_cap_enrolment_below_demand_slows_recruitment():
-    ample = recruit_with_delivery(sham_controlled("cap_enrolment", units=30, sample_size=40), 40, rng(2))
-    tight = recruit_with_delivery(sham_controlled("cap_enrolment", units=1, sample_size=40), 40, rng(2), log=True)
+    ample = enrol(sham_controlled("cap_enrolment", units=30, sample_size=40), 40, 2)
+    tight = enrol(sham_controlled("cap_enrolment", units=1, sample_size=40), 40, 2)
     assert tight.turned_away > 0 and ample.turned_away == 0
     assert tight.week[-1] > ample.week[-1] + 40  # ~1 patient per site per 4 weeks instead of ~1 per week
     assert np.all(tight.start_delay == 0) and tight.site.size == 40
@@ -115,7 +130,7 @@ def test_cap_enrolment_below_demand_slows_recruitment():
 def test_cap_enrolment_gates_on_busy_slots_only():
     """Only the active arm uses the chair: a site turns patients away exactly while its one chair is in use."""
     scenario = sham_controlled("cap_enrolment", units=1, sample_size=60, control_treated=False)
-    enrolment = recruit_with_delivery(scenario, 60, rng(5), log=True)
+    enrolment = enrol(scenario, 60, 5)
     assert enrolment.turned_away > 0
     busy = [0, 0, 0]
     for _, event, site, patient in enrolment.log:
@@ -142,7 +157,7 @@ def test_exact_queue_one_slot_wait():
     before patient 4 is randomised and queues.
     """
     scenario = sham_controlled("wait", recruitment=DEGENERATE, sample_size=6)
-    enrolment = recruit_with_delivery(scenario, 6, rng(3), log=True)
+    enrolment = enrol(scenario, 6, 3)
     np.testing.assert_array_equal(enrolment.week, 1.5 + np.arange(6))
     np.testing.assert_array_equal(enrolment.start_delay, 3.0 * np.arange(6))
     assert enrolment.turned_away == 0 and enrolment.screened == 6
@@ -175,7 +190,7 @@ def test_exact_cap_enrolment_one_slot():
     Tie rule: the arrival at 5.5, exactly when the slot frees, is accepted (course ends are processed first).
     """
     scenario = sham_controlled("cap_enrolment", recruitment=DEGENERATE)
-    enrolment = recruit_with_delivery(scenario, 3, rng(3), log=True)
+    enrolment = enrol(scenario, 3, 3)
     np.testing.assert_array_equal(enrolment.week, [1.5, 5.5, 9.5])
     np.testing.assert_array_equal(enrolment.start_delay, [0.0, 0.0, 0.0])
     assert enrolment.turned_away == 6 and enrolment.screened == 9
@@ -231,7 +246,7 @@ def test_resource_use_counts_completed_prorated_and_delayed_courses():
 def test_resource_use_of_a_simulated_enrolment():
     """Completers of a sham-controlled rTMS trial each get 20 sessions; waits match the enrolment's delays."""
     scenario = sham_controlled("wait", units=1, sample_size=30)
-    enrolment = recruit_with_delivery(scenario, 30, rng(6))
+    enrolment = enrol(scenario, 30, 6)
     delay = enrolment.start_delay[None, :]
     use = resource_use(scenario, enrolment.arm[None, :], delay, delay + 6.0)
     assert use["tms.sessions"].tolist() == [600.0] and use["tms.unit_hours"].tolist() == [600.0]
@@ -248,11 +263,11 @@ def test_same_seed_same_enrolment(on_shortage):
         sample_size=40,
         recruitment={"sites": 4, "rate_per_site_per_week": 1.5, "screen_failure": 0.3, "block_size": 4},
     )
-    first, second = (recruit_with_delivery(scenario, 40, rng(11), log=True) for _ in range(2))
+    first, second = (enrol(scenario, 40, 11) for _ in range(2))
     for field in ("site", "arm", "week", "site_open_week", "start_delay"):
         np.testing.assert_array_equal(getattr(first, field), getattr(second, field))
     assert (first.screened, first.turned_away, first.log) == (second.screened, second.turned_away, second.log)
-    other = recruit_with_delivery(scenario, 40, rng(12))
+    other = enrol(scenario, 40, 12)
     assert not np.array_equal(first.week, other.week)
     for s in range(4):  # permuted blocks of 4 per site: never more than 2 apart
         arms = first.arm[first.site == s]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_scenario
-from trialsim.engine.randomisation import block_sequences
+from trialsim.engine.allocation import block_template, composition, permuted_blocks
 from trialsim.engine.trial import simulate_trial
 
 
@@ -28,7 +28,7 @@ def degenerate(**recruitment):
 def test_exact_event_sequence_one_site():
     """Site opens at 0.5; patients randomised at 1.5, 2.5, 3.5, 4.5; visits 2 and 4 weeks later; end at 8.5."""
     scenario = degenerate()
-    data, enrolment = simulate_trial(scenario, 4, np.random.SeedSequence(7), log=True)
+    data, timeline = simulate_trial(scenario, 4, np.random.SeedSequence(7))
     expected = [
         (0.5, "site_open", 0, -1),
         (1.5, "randomised", 0, 0),
@@ -48,22 +48,24 @@ def test_exact_event_sequence_one_site():
         (8.5, "visit_w4", 0, 3),
         (8.5, "completed", 0, 3),
     ]
-    recruitment_log = [e for e in enrolment.log if e[1] in ("site_open", "randomised")]
-    follow_up = sorted((e for e in enrolment.log if e[1] not in ("site_open", "randomised")), key=lambda e: e[3])
+    log = timeline.events
+    recruitment_log = [e for e in log if e[1] in ("site_open", "randomised")]
+    follow_up = sorted((e for e in log if e[1] not in ("site_open", "randomised")), key=lambda e: e[3])
     assert recruitment_log == expected[:1] + [e for e in expected if e[1] == "randomised"]
-    assert sorted(enrolment.log, key=lambda e: (e[0], e[3], e[1])) == sorted(expected, key=lambda e: (e[0], e[3], e[1]))
+    assert [e[0] for e in log] == sorted(e[0] for e in log)
+    assert sorted(log, key=lambda e: (e[0], e[3], e[1])) == sorted(expected, key=lambda e: (e[0], e[3], e[1]))
     assert len(follow_up) == 12
     assert data.end_week == 8.5
     np.testing.assert_array_equal(data.randomised_week, [1.5, 2.5, 3.5, 4.5])
     np.testing.assert_array_equal(data.visit_time[:, 2], [5.5, 6.5, 7.5, 8.5])
-    assert enrolment.screened == 4 and enrolment.screen_failures == 0
+    assert timeline.screened == 4 and timeline.screen_failures == 0
     assert np.all(np.isinf(data.dropout_week)) and not np.isnan(data.panss).any()
 
 
 def test_two_sites_open_together_and_stop_at_target():
     """Two identical sites opening at week 1: two randomisations per week, recruitment stops at exactly N."""
     scenario = degenerate(sites=2, activation_weeks=[1.0, 1.0])
-    data, enrolment = simulate_trial(scenario, 5, np.random.SeedSequence(3), log=True)
+    data, _ = simulate_trial(scenario, 5, np.random.SeedSequence(3))
     np.testing.assert_array_equal(data.randomised_week, [2.0, 2.0, 3.0, 3.0, 4.0])
     np.testing.assert_array_equal(data.site, [0, 1, 0, 1, 0])
     assert data.n == 5
@@ -73,11 +75,11 @@ def test_two_sites_open_together_and_stop_at_target():
 def test_screen_failures_stretch_fixed_arrivals():
     """With screening failures, randomised gaps are whole multiples of the fixed screening gap."""
     scenario = degenerate(screen_failure=0.5)
-    data, enrolment = simulate_trial(scenario, 4, np.random.SeedSequence(11))
+    data, timeline = simulate_trial(scenario, 4, np.random.SeedSequence(11))
     gaps = np.diff(np.concatenate([[0.5], data.randomised_week]))
     np.testing.assert_allclose(gaps, np.round(gaps))
-    assert enrolment.screened == round(gaps.sum())
-    assert enrolment.screen_failures == enrolment.screened - 4
+    assert timeline.screened == round(gaps.sum())
+    assert timeline.screen_failures == timeline.screened - 4
 
 
 def test_dropout_masks_later_visits():
@@ -131,7 +133,9 @@ def test_per_patient_table():
 def test_block_randomisation_stays_within_one_block(ratio, multiple, patients, seed):
     """After every patient, each arm's count is within one block's share of its target; exact at block ends."""
     block = sum(ratio) * multiple
-    sequence = block_sequences(ratio, block, np.array([patients]), np.random.default_rng(seed))[0][:patients]
+    rounds = patients // block + 1
+    keys = np.random.default_rng(seed).random((rounds, 1, block))
+    sequence = permuted_blocks(block_template(ratio, block), keys)[:, 0, :].ravel()[:patients]
     share = np.asarray(ratio) / sum(ratio)
     counts = np.zeros(len(ratio))
     for n, arm in enumerate(sequence, start=1):
@@ -166,3 +170,15 @@ def test_baseline_truncation(inclusion):
     assert base.panss_positive.min() >= 7 and base.panss_positive.max() <= 49
     # subscales correlate positively with the total (correlation 0.6 before truncation)
     assert np.corrcoef(base.panss_total, base.panss_positive)[0, 1] > 0.2
+
+
+@pytest.mark.parametrize(("shares", "block", "expected"), [
+    ([1, 1, 1], 6, [2, 2, 2]),
+    ([0.5, 0.3, 0.2], 10, [5, 3, 2]),
+    ([0.9, 0.05, 0.05], 4, [2, 1, 1]),  # every open arm keeps a place
+    ([1, 0, 1], 6, [3, 0, 3]),  # a closed arm gets none
+    ([0.45, 0.45, 0.1], 5, [2, 2, 1]),
+])
+def test_block_composition(shares, block, expected):
+    counts = composition(np.asarray(shares, dtype=float), block)
+    assert counts.tolist() == expected and counts.sum() == block

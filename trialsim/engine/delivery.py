@@ -8,15 +8,14 @@ Model (units: weeks):
 - A randomised patient whose arm has a ``treatment`` requests a slot at its site at randomisation (FIFO), holds it
   for the planned ``course_weeks`` and then releases it. ASSUMPTION: capacity follows planned courses — dropouts
   (drawn after recruitment) do not free a slot before the planned course end, nor leave the queue.
-- ``on_shortage: wait``: randomisation is exactly that of :func:`~trialsim.engine.recruitment.recruit` (same random
-  draws, same enrolment); ``start_delay`` = week the slot is obtained − randomisation week.
+- ``on_shortage: wait``: every randomisable arrival is randomised (the same patients and arms as without
+  resources); ``start_delay`` = week the slot is obtained − randomisation week.
 - ``on_shortage: cap_enrolment``: a site randomises nobody while all its slots of any ``cap_enrolment`` resource
   used by any arm are busy (the arm is unknown before randomisation). Patients who pass screening then are
   turned away (screen failures stay screen failures); recruitment goes on until the target is randomised.
-  Screening arrivals are walked in time order over all sites (per-site vectorised batches, refilled when used
-  up; simultaneous arrivals in site order) and each site's permuted blocks are drawn one block at a time.
-  A ``wait`` resource in the same scenario still queues. ``screened`` counts every screened arrival up to the
-  last randomisation, turned-away patients included.
+  Arrivals (:mod:`trialsim.engine.arrivals`) are walked in time order over all sites; a site's k-th randomised
+  patient under a policy gets the k-th entry of its blocks. A ``wait`` resource in the same scenario still
+  queues. ``screened`` counts every screened arrival up to the last randomisation, turned-away patients included.
 - Courses are callbacks on simpy events (slot request, course-end timeout, release): three events per course,
   plus one clock-marker event per randomisation.
 - Tie rule: all course events at week t (course ends, the slot releases and queue moves they cause) happen
@@ -25,23 +24,15 @@ Model (units: weeks):
 
 from __future__ import annotations
 
-import heapq
 from functools import partial
 
 import numpy as np
 import simpy
 from simpy.resources.resource import Request
 
-from trialsim.engine.randomisation import block_sequences
-from trialsim.engine.recruitment import (
-    Enrolment,
-    _screenings,
-    activation_weeks,
-    randomisation_times,
-    site_rates,
-)
+from trialsim.engine.randomiser import Randomiser
 from trialsim.spec.delivery import Treatment
-from trialsim.spec.scenario import Recruitment, Scenario
+from trialsim.spec.scenario import Scenario
 
 Log = list[tuple[float, str, int, int]]
 
@@ -132,93 +123,52 @@ class _Delivery:
         return np.asarray(self.delay)
 
 
-def _gated_recruitment(
-    recruitment: Recruitment,
-    ratio: list[int],
-    rates: np.ndarray,
-    opens: np.ndarray,
+def enrol_with_delivery(
+    scenario: Scenario,
+    week: np.ndarray,
+    site: np.ndarray,
+    open_week: np.ndarray,
+    randomiser: Randomiser,
     target: int,
-    rng: np.random.Generator,
-    delivery: _Delivery,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Walk screening arrivals in time order, turning patients away at full sites, until ``target`` are randomised.
+    stop_week: float = np.inf,
+    *,
+    log: Log | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """Walk one trial's randomisable arrivals (``week``, ``site``, in order) through the sites' course slots until
+    ``target`` patients are randomised or the arrivals pass ``stop_week``; a patient arriving at a site whose
+    ``cap_enrolment`` slots are all busy is turned away, the others are randomised (arm from the randomiser's
+    policy in force, by their rank among the site's randomised patients under it) and queue for a slot.
 
-    Returns (weeks, site, arm, number screened, number turned away).
+    Returns (index of each randomised patient's arrival, arms, start delays in weeks, number turned away), or None
+    when the arrivals ran out first (the caller draws more: the same arrivals, and more of them).
     """
-    block = recruitment.block_size or 2 * sum(ratio)
-    batch = max(16, int(2.5 * target / (recruitment.sites * (1.0 - recruitment.screen_failure))) + 16)
-    drawn, eligible = _screenings(recruitment, rates, opens, batch, rng)
-    times, passes = drawn.tolist(), eligible.tolist()
-    cursor = [0] * recruitment.sites
-    heap = [(row[0], s) for s, row in enumerate(times)]
-    heapq.heapify(heap)
-    sequences: list[list[int]] = [[] for _ in range(recruitment.sites)]
-    randomised = [0] * recruitment.sites
-    weeks: list[float] = []
-    sites: list[int] = []
+    delivery = _Delivery(scenario, open_week, log)
+    taken: list[int] = []
     arms: list[int] = []
-    screened = turned_away = 0
-    while len(weeks) < target:
-        week, s = heap[0]
-        passed = passes[s][cursor[s]]
-        screened += 1
-        cursor[s] += 1
-        if cursor[s] == len(times[s]):  # this site's drawn horizon is reached: draw its next batch
-            drawn, eligible = _screenings(recruitment, rates[s : s + 1], np.array([week]), batch, rng)
-            times[s], passes[s], cursor[s] = drawn[0].tolist(), eligible[0].tolist(), 0
-        heapq.heapreplace(heap, (times[s][cursor[s]], s))
-        if not passed:
-            continue
-        delivery.advance(week)
+    counters: dict[tuple[int, int], int] = {}
+    turned_away = 0
+    exhausted = True
+    for j, (w, s) in enumerate(zip(week.tolist(), site.tolist())):
+        if len(taken) == target or w > stop_week:
+            exhausted = False
+            break
+        delivery.advance(w)
         if delivery.full(s):
             turned_away += 1
-            delivery.turn_away(s, week)
+            delivery.turn_away(s, w)
             continue
-        sequence, rank = sequences[s], randomised[s]
-        if rank == len(sequence):  # the k-th patient randomised at a site gets the k-th entry of its blocks
-            sequence.extend(block_sequences(ratio, block, np.array([block]), rng)[0].tolist())
-        randomised[s] += 1
-        weeks.append(week)
-        sites.append(s)
-        arms.append(sequence[rank])
-        delivery.randomise(s, sequence[rank], week)
-    return np.asarray(weeks), np.asarray(sites, dtype=int), np.asarray(arms, dtype=int), screened, turned_away
-
-
-def recruit_with_delivery(scenario: Scenario, target: int, rng: np.random.Generator, *, log: bool = False) -> Enrolment:
-    """Recruit ``target`` patients as :func:`~trialsim.engine.recruitment.recruit` does, with treatment courses
-    competing for per-site slots; fills ``start_delay`` (weeks) and ``turned_away``.
-
-    Log events (week, event, site, patient): ``site_open``, ``randomised``, ``turned_away`` (patient −1),
-    ``course_start``, ``course_end``, in time order.
-    """
-    recruitment = scenario.recruitment
-    opens = activation_weeks(recruitment, rng)
-    rates = site_rates(recruitment, rng)
-    delivery = _Delivery(scenario, opens, [] if log else None)
-    if delivery.gating:
-        weeks, site, arm, screened, turned_away = _gated_recruitment(
-            recruitment, scenario.ratio, rates, opens, target, rng, delivery
-        )
-    else:  # nobody is turned away: the randomisations (and draws) of recruit()
-        weeks, site, rank, screened = randomisation_times(recruitment, rates, opens, target, rng)
-        counts = np.bincount(site, minlength=recruitment.sites)
-        block = recruitment.block_size or 2 * sum(scenario.ratio)
-        arm = block_sequences(scenario.ratio, block, counts, rng)[site, rank]
-        turned_away = 0
-        for week, s, a in zip(weeks.tolist(), site.tolist(), arm.tolist()):
-            delivery.advance(week)
-            delivery.randomise(s, a, week)
-    return Enrolment(
-        site=site,
-        arm=arm,
-        week=weeks,
-        screened=screened,
-        site_open_week=opens,
-        log=delivery.log,
-        start_delay=delivery.finish(),
-        turned_away=turned_away,
-    )
+        policy = int(randomiser.policy_of(np.array([w]))[0])
+        rank = counters.get((policy, s), 0)
+        counters[(policy, s)] = rank + 1
+        sequence = randomiser.sequences(policy, rank // randomiser.templates[policy].size + 1)
+        block = sequence.shape[-1]
+        arm = int(sequence[rank // block, s, rank % block])
+        taken.append(j)
+        arms.append(arm)
+        delivery.randomise(s, arm, w)
+    if exhausted and len(taken) < target:
+        return None
+    return np.asarray(taken, dtype=np.int64), np.asarray(arms, dtype=np.int64), delivery.finish(), turned_away
 
 
 def sessions_by(treatment: Treatment, weeks_in_course: np.ndarray) -> np.ndarray:

@@ -9,10 +9,13 @@
 
 from trialsim.evidence.library import EvidenceLibrary, UnknownInterventionError, load_library
 from trialsim.evidence.models import (
+    BACKGROUNDS,
     CERTAINTIES,
     CONTROLS,
+    MAX_PLAUSIBLE_SMD,
     MECHANISM_FAMILIES,
     OUTCOMES,
+    POINTS_SD_CHANGE,
     STATUSES,
     AdverseEvent,
     DesignDefault,
@@ -21,21 +24,31 @@ from trialsim.evidence.models import (
 )
 from trialsim.evidence.priors import (
     CERTAINTY_FACTOR,
+    INDIRECTNESS_SD_FACTOR,
+    SMALL_STUDY_DISCOUNT,
+    WEAK_CERTAINTIES,
     EvidenceWarning,
     NormalPrior,
     design_prior,
+    indirectness_steps,
     is_implausible,
     prior_sd,
     shrink_implausible,
 )
 
 __all__ = [
+    "BACKGROUNDS",
     "CERTAINTIES",
     "CERTAINTY_FACTOR",
     "CONTROLS",
+    "INDIRECTNESS_SD_FACTOR",
+    "MAX_PLAUSIBLE_SMD",
     "MECHANISM_FAMILIES",
     "OUTCOMES",
+    "POINTS_SD_CHANGE",
+    "SMALL_STUDY_DISCOUNT",
     "STATUSES",
+    "WEAK_CERTAINTIES",
     "AdverseEvent",
     "DesignDefault",
     "Effect",
@@ -45,6 +58,7 @@ __all__ = [
     "NormalPrior",
     "UnknownInterventionError",
     "design_prior",
+    "indirectness_steps",
     "is_implausible",
     "load_library",
     "prior_sd",

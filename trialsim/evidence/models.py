@@ -1,14 +1,16 @@
 """Pydantic models of the evidence library file (``interventions.yaml``).
 
-Each effect is stored *as printed* in its source, together with the source's sign convention;
-:attr:`Effect.smd` and :attr:`Effect.ci95` return it in the project convention, where a positive
-standardised mean difference (SMD) means improvement (greater PANSS reduction than the control).
+Each effect is stored *as printed* in its source, in its printed unit (an SMD, or PANSS points for a mean
+difference), together with the source's sign convention; :attr:`Effect.smd` and :attr:`Effect.ci95` return it in
+the project convention, where a positive standardised mean difference (SMD) means improvement (greater PANSS
+reduction than the control). A mean difference is converted with one documented SD of change per outcome
+(:data:`POINTS_SD_CHANGE`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -18,7 +20,8 @@ Certainty = Literal["high", "moderate", "low", "very_low", "not_graded"]
 Status = Literal["verified", "derived", "assumption"]
 SignConvention = Literal["benefit_positive", "reduction_negative"]
 Outcome = Literal["panss_total", "panss_positive", "panss_negative"]
-Measure = Literal["hedges_g", "cohens_d", "smd"]
+Measure = Literal["hedges_g", "cohens_d", "smd", "mean_difference"]
+Background = Literal["clozapine", "trs_not_on_clozapine", "not_trs"]
 Control = Literal["placebo", "sham", "treatment_as_usual", "standard_dose_antipsychotic", "other_antipsychotic"]
 MechanismFamily = Literal[
     "clozapine_augmentation",
@@ -37,12 +40,27 @@ STATUSES: tuple[str, ...] = get_args(Status)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 CONTROLS: tuple[str, ...] = get_args(Control)
 MECHANISM_FAMILIES: tuple[str, ...] = get_args(MechanismFamily)
+#: Populations of the evidence and background treatments of a trial, ordered so that the number of steps between
+#: two of them is the difference of their positions: on clozapine, TRS not on clozapine, not TRS.
+BACKGROUNDS: tuple[str, ...] = get_args(Background)
+
+#: SD of change (PANSS points) that turns a printed mean difference into an SMD, one per outcome (derived).
+#: Total 15: the pooled EMERGENT difference and d give 9.9 / 0.65 = 15.2 (Kaul et al., npj Schizophr 2024),
+#: EMERGENT-2's interval 17.0 (Kaul et al., Lancet 2024), FOCUS's 12.5 (Morrison et al., Lancet Psychiatry 2018);
+#: 15 is the middle of that range.
+#: Positive 4.8 and negative 4.3: the pooled EMERGENT subscale differences and d, 3.2 / 0.67 and 1.7 / 0.40
+#: (Kaul et al. 2024). Small trials with atypically small SDs (4.0 in Lin et al. 2018) would inflate an SMD.
+POINTS_SD_CHANGE: dict[str, float] = {"panss_total": 15.0, "panss_positive": 4.8, "panss_negative": 4.3}
+#: Largest |SMD| the library accepts for an SMD measure: 1.7 x the largest drug-placebo SMD for overall symptoms in
+#: schizophrenia (clozapine 0.88, Leucht et al., Lancet 2013;382:951-962). A larger printed value is almost
+#: certainly a difference in PANSS points labelled as an effect size: store it as a mean_difference.
+MAX_PLAUSIBLE_SMD = 1.5
 
 SIGN_OF_CONVENTION: dict[str, int] = {"benefit_positive": 1, "reduction_negative": -1}
 _CONVERSION_RULES = {
-    "benefit_positive": "printed benefit-positive (positive = improvement): project SMD = +value, CI kept",
+    "benefit_positive": "printed benefit-positive (positive = improvement): project value = +printed, CI kept",
     "reduction_negative": (
-        "printed reduction-negative (negative = improvement): project SMD = -value, CI negated and swapped"
+        "printed reduction-negative (negative = improvement): project value = -printed, CI negated and swapped"
     ),
 }
 
@@ -71,10 +89,11 @@ class Effect(StrictModel):
     """One effect estimate against one control, as printed in its source.
 
     Attributes:
-        measure: hedges_g, cohens_d or smd (all SMD scale).
-        as_printed: the value as printed (SMD, source sign convention).
+        outcome: the outcome it measures (filled in from its key in ``effects``).
+        measure: hedges_g, cohens_d or smd (SMD scale), or mean_difference (PANSS points).
+        as_printed: the value as printed (its measure's unit, source sign convention).
         ci95_as_printed: the printed 95% interval, [lower, upper], source sign convention.
-        se: printed standard error (SMD; sign-free), if any.
+        se: printed standard error, in the measure's unit (sign-free), if any.
         source_sign_convention: benefit_positive or reduction_negative.
         conversion: how the printed value maps to the project convention (a default text is filled in).
         certainty: GRADE certainty of this estimate; ``None`` means the entry's certainty.
@@ -82,6 +101,7 @@ class Effect(StrictModel):
         source: citation when it differs from the entry's.
     """
 
+    outcome: Outcome
     measure: Measure = "smd"
     as_printed: float
     ci95_as_printed: Interval | None = None
@@ -109,37 +129,68 @@ class Effect(StrictModel):
             self.ci95_as_printed[0] <= self.as_printed <= self.ci95_as_printed[1]
         ):
             raise ValueError(f"as_printed {self.as_printed} lies outside ci95_as_printed {list(self.ci95_as_printed)}")
+        if self.unit == "SMD" and abs(self.as_printed) > MAX_PLAUSIBLE_SMD:
+            raise ValueError(
+                f"{self.measure} {self.as_printed} exceeds the plausible |SMD| <= {MAX_PLAUSIBLE_SMD}; if the source "
+                "printed a difference in PANSS points, give measure: mean_difference"
+            )
         return self
 
     @property
-    def smd(self) -> float:
-        """Effect in the project convention (SMD, positive = improvement)."""
+    def unit(self) -> str:
+        """``"points"`` for a mean difference (PANSS points), else ``"SMD"``."""
+        return "points" if self.measure == "mean_difference" else "SMD"
+
+    @property
+    def sd_change(self) -> float | None:
+        """The SD of change that converts a mean difference to an SMD (:data:`POINTS_SD_CHANGE`); None for SMDs."""
+        return POINTS_SD_CHANGE[self.outcome] if self.unit == "points" else None
+
+    @property
+    def value(self) -> float:
+        """Effect in the project convention (positive = improvement), in its own unit (:attr:`unit`)."""
         return SIGN_OF_CONVENTION[self.source_sign_convention] * self.as_printed
+
+    @property
+    def smd(self) -> float:
+        """Effect in the project convention as an SMD (a mean difference divided by :attr:`sd_change`)."""
+        return self.value / (self.sd_change or 1.0)
+
+    @property
+    def interval(self) -> Interval | None:
+        """95% interval in the project convention, in its own unit (:attr:`unit`), ordered [lower, upper]."""
+        if self.ci95_as_printed is None:
+            return None
+        lo, hi = sorted(SIGN_OF_CONVENTION[self.source_sign_convention] * v for v in self.ci95_as_printed)
+        return (lo, hi)
 
     @property
     def ci95(self) -> Interval | None:
         """95% interval in the project convention (SMD), ordered [lower, upper]."""
-        if self.ci95_as_printed is None:
+        if self.interval is None:
             return None
-        sign = SIGN_OF_CONVENTION[self.source_sign_convention]
-        lo, hi = sorted(sign * v for v in self.ci95_as_printed)
-        return (lo, hi)
+        return (self.interval[0] / (self.sd_change or 1.0), self.interval[1] / (self.sd_change or 1.0))
 
     @property
     def standard_error(self) -> float | None:
         """Printed SE, else the SE implied by the 95% interval, (upper - lower) / (2 * 1.96); SMD."""
         if self.se is not None:
-            return self.se
-        return None if self.ci95_as_printed is None else se_from_ci95(self.ci95_as_printed)
+            return self.se / (self.sd_change or 1.0)
+        return None if self.ci95_as_printed is None else se_from_ci95(self.ci95_as_printed) / (self.sd_change or 1.0)
 
 
 class DesignDefault(StrictModel):
-    """Recommended value of the true effect for designing a TRS trial (project convention, SMD)."""
+    """A design value of the true effect that replaces the recorded estimate (project convention, SMD).
 
-    mean: float
+    Used where the estimate does not fit a TRS design (acute evidence, benefit lost in high-quality studies) or
+    where there is none; ``basis`` says why and how, ``source`` where its numbers come from (or ASSUMPTION).
+    """
+
+    mean: float = Field(ge=-MAX_PLAUSIBLE_SMD, le=MAX_PLAUSIBLE_SMD)
     ci95: Interval | None = None
     status: Status
     basis: Text
+    source: Text
 
     @model_validator(mode="after")
     def _check(self) -> DesignDefault:
@@ -152,12 +203,40 @@ class DesignDefault(StrictModel):
         return None if self.ci95 is None else se_from_ci95(self.ci95)
 
 
+def _outcomes_from_keys(data: Any) -> Any:
+    """Fill in each effect's ``outcome`` from its key in ``effects`` (like an entry's name from its key)."""
+    effects = data.get("effects") if isinstance(data, dict) else None
+    if isinstance(effects, dict):
+        named = {
+            key: {"outcome": key, **value} if isinstance(value, dict) and "outcome" not in value else value
+            for key, value in effects.items()
+        }
+        data = {**data, "effects": named}
+    return data
+
+
+def _check_outcome_keys(effects: dict[str, Effect]) -> None:
+    wrong = [f"{key} (outcome: {effect.outcome})" for key, effect in effects.items() if effect.outcome != key]
+    if wrong:
+        raise ValueError(f"an effect's outcome must equal its key: {', '.join(wrong)}")
+
+
 class ControlContext(StrictModel):
     """The evidence and design default of an intervention against one kind of control."""
 
     effects: dict[Outcome, Effect] = {}
     design_default: dict[Outcome, DesignDefault] = {}
     note: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_from_key(cls, data: Any) -> Any:
+        return _outcomes_from_keys(data)
+
+    @model_validator(mode="after")
+    def _check(self) -> ControlContext:
+        _check_outcome_keys(self.effects)
+        return self
 
 
 class AdverseEvent(StrictModel):
@@ -183,6 +262,9 @@ class Intervention(StrictModel):
     Effects are either given directly (``effects``/``design_default``, against ``comparator``) or, for
     interventions whose effect depends on the control (ECT: open treatment-as-usual vs sham), per control
     in ``effects_by_control``; ``comparator`` then names the default context.
+
+    ``background`` is the population the total-symptom evidence comes from (patients on clozapine, TRS not on
+    clozapine, or not TRS); every active entry gives it, a control entry does not. ``population`` describes it.
     """
 
     name: Name
@@ -192,6 +274,7 @@ class Intervention(StrictModel):
     status: Status
     source: Text
     population: Text
+    background: Background | None = None
     n_studies: int | None = Field(default=None, gt=0)
     n_patients: int | None = Field(default=None, gt=0)
     comparator: Control = "placebo"
@@ -202,14 +285,24 @@ class Intervention(StrictModel):
     ae_discontinuation: AdverseEvent | None = None
     note: Text | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_from_key(cls, data: Any) -> Any:
+        return _outcomes_from_keys(data)
+
     @model_validator(mode="after")
     def _check(self) -> Intervention:
+        _check_outcome_keys(self.effects)
         if self.is_control:
             if self.effects or self.design_default or self.effects_by_control or self.comparator != self.name:
                 raise ValueError(
                     "a control entry has effect 0 by definition: give no effects, design_default or "
                     f"effects_by_control, and set comparator to its own name ({self.name!r})"
                 )
+            if self.background is not None:
+                raise ValueError("a control entry has no evidence population: remove background")
+        elif self.background is None:
+            raise ValueError(f"give background, the population of the evidence: one of {', '.join(BACKGROUNDS)}")
         elif self.effects_by_control:
             if self.effects or self.design_default:
                 raise ValueError("give either effects/design_default or effects_by_control, not both")

@@ -37,25 +37,28 @@ class ComparisonPosterior:
     df: np.ndarray
     valid: np.ndarray
     prob_gt_clinical: np.ndarray | None = None
+    residual_sd: np.ndarray | None = None  # (trials,) √(b/a) of a normal–inverse-gamma posterior (PANSS points)
 
 
 def endpoint_change(batch: TrialBatch, measure: str, missing: str) -> tuple[np.ndarray, np.ndarray]:
     """(baseline, change at the endpoint) with NaN where the patient does not enter the analysis.
 
     ``completers``: observed endpoint only; ``locf``: last observed visit carried forward; ``bocf``: baseline
-    carried forward (no change) for patients without the endpoint.
+    carried forward (no change) — both only for patients known to have dropped out before the endpoint (at an
+    interim look, patients still in follow-up do not enter yet).
     """
     baseline, values = batch.score(measure)
     change = values[..., batch.endpoint_visit] - baseline
     if missing == "completers":
         return baseline, change
+    impute = np.isnan(change) & np.isfinite(batch.dropout_week) & ~np.isnan(baseline)
     if missing == "bocf":
-        return baseline, np.where(np.isnan(change), 0.0, change)
+        return baseline, np.where(impute, 0.0, change)
     if missing == "locf":
         upto = values[..., : batch.endpoint_visit + 1]
         last = (~np.isnan(upto)).cumsum(axis=-1).argmax(axis=-1)  # index of the last observed visit
         carried = np.take_along_axis(upto, last[..., None], axis=-1)[..., 0]
-        return baseline, carried - baseline
+        return baseline, np.where(impute, carried - baseline, change)
     raise ValueError(f"missing-data handling {missing!r} does not apply to an ANCOVA")
 
 
@@ -64,6 +67,7 @@ def _design(batch: TrialBatch, measure: str, missing: str) -> tuple[np.ndarray, 
     active = [a for a in range(len(batch.arm_names)) if a != batch.control]
     baseline, change = endpoint_change(batch, measure, missing)
     w = (~np.isnan(change)).astype(float)
+    baseline = np.where(w > 0, baseline, 0.0)  # patients outside the analysis (or not yet randomised) weigh 0
     analysed = np.maximum(w.sum(axis=1, keepdims=True), 1.0)
     centre = (baseline * w).sum(axis=1, keepdims=True) / analysed
     X = np.empty(batch.arm.shape + (2 + len(active),))
@@ -83,6 +87,7 @@ class _NIG:
     scale: np.ndarray  # (K, comparisons)
     df: np.ndarray  # (K,)
     log_ml: np.ndarray  # (K,), up to a constant shared by components with the same flat dimensions
+    residual_sd: np.ndarray  # (K,) √(bₙ/aₙ)
 
 
 def _posterior(
@@ -119,6 +124,7 @@ def _posterior(
         scale=np.sqrt(np.where(valid[:, None], scale2, np.nan)),
         df=np.where(valid, 2.0 * a_n, np.nan),
         log_ml=log_ml,
+        residual_sd=np.where(valid, np.sqrt(b_n / a_n), np.nan),
     )
 
 
@@ -199,6 +205,7 @@ def analyse_ancova(
         df=components[0][1].df,
         valid=valid,
         prob_gt_clinical=None if prob_clinical is None else np.where(valid[:, None], prob_clinical, 0.0),
+        residual_sd=components[0][1].residual_sd if len(components) == 1 else None,
     )
 
 

@@ -119,6 +119,10 @@ class TrialBatch:
     start_delay: np.ndarray | None = None
     adverse_events: dict[str, np.ndarray] = field(default_factory=dict)
     on_study_weeks: np.ndarray | None = None
+    leaves_week: np.ndarray | None = None  # (K, N) calendar week each patient leaves the study
+    turned_away: np.ndarray | None = None  # (K,) patients turned away by full sites
+    randomised: np.ndarray | None = None  # (K, N) False for rows of patients never randomised (a stopped trial)
+    site_open_week: np.ndarray | None = None  # (K, sites)
 
     @property
     def trials(self) -> int:
@@ -148,28 +152,35 @@ class TrialBatch:
             raise ValueError(f"this batch has no {measure} subscale")
         return values[..., 0], values
 
+    def in_arm(self, arm: int) -> np.ndarray:
+        """(K, N) mask of randomised patients of ``arm``."""
+        mine = self.arm == arm
+        return mine if self.randomised is None else mine & self.randomised
+
     def trial(self, k: int) -> TrialData:
-        """Trial ``k`` as a :class:`TrialData` (views, no copies of the large arrays)."""
-        covariates = {name: values[k] for name, values in self.covariates.items()}
+        """Trial ``k`` as a :class:`TrialData`: its randomised patients only."""
+        rows = slice(None) if self.randomised is None else self.randomised[k]
+        pick = lambda values: None if values is None else values[k][rows]  # noqa: E731
+        covariates = {name: pick(values) for name, values in self.covariates.items()}
         for name, values in self.adverse_events.items():
-            covariates[f"ae_{name}"] = values[k]
+            covariates[f"ae_{name}"] = pick(values)
         if self.start_delay is not None:
-            covariates["treatment_start_delay_weeks"] = self.start_delay[k]
+            covariates["treatment_start_delay_weeks"] = pick(self.start_delay)
         return TrialData(
             arm_names=self.arm_names,
             control=self.control,
             visit_weeks=self.visit_weeks,
             endpoint_visit=self.endpoint_visit,
-            site=self.site[k],
-            arm=self.arm[k],
-            randomised_week=self.randomised_week[k],
-            baseline=self.baseline[k],
-            panss=self.panss[k],
-            visit_time=self.visit_time[k],
-            dropout_week=self.dropout_week[k],
-            dropout_reason=self.reasons()[k],
+            site=pick(self.site),
+            arm=pick(self.arm),
+            randomised_week=pick(self.randomised_week),
+            baseline=pick(self.baseline),
+            panss=pick(self.panss),
+            visit_time=pick(self.visit_time),
+            dropout_week=pick(self.dropout_week),
+            dropout_reason=self.reasons()[k][rows],
             covariates=covariates,
             end_week=float(self.end_week[k]),
-            panss_positive=None if self.panss_positive is None else self.panss_positive[k],
-            panss_negative=None if self.panss_negative is None else self.panss_negative[k],
+            panss_positive=pick(self.panss_positive),
+            panss_negative=pick(self.panss_negative),
         )

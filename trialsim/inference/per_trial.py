@@ -91,6 +91,7 @@ class _OneTrial:
 
     def __init__(self, data: TrialData):
         self.panss, self.endpoint_visit, self._baseline = data.panss, data.endpoint_visit, data.baseline
+        self.dropout_week = data.dropout_week
 
     def score(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
         return self._baseline, self.panss
@@ -104,7 +105,7 @@ def analyse_per_trial(
     n_max: int,
     responder_threshold: float,
     effect_prior: tuple[float, float | None],
-    first_trial: int,
+    trials: np.ndarray,
     keep_idata: int = 0,
     idata_dir: str | None = None,
 ) -> PerTrialResult:
@@ -124,7 +125,7 @@ def analyse_per_trial(
         )
     for k in range(batch.trials):
         data = impute(batch.trial(k), plan.missing) if plan.model == "ancova" else batch.trial(k)
-        index = first_trial + k
+        index = int(trials[k])
         if analysis is not None:
             keep = index < keep_idata
             result = analysis.fit(data, seed=seeds[k], keep_idata=keep)

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from trialsim.spec.adaptive import Adaptation
 from trialsim.spec.base import ConsistencyError, Strict
 
 Model = Literal["ancova", "longitudinal", "responder"]
@@ -106,13 +107,18 @@ class DecisionRule(Strict):
     """Success when P(effect > margin | data) ≥ threshold — and, for a dual criterion, also
     P(effect > clinical_margin | data) ≥ clinical_threshold (a clinically relevant benefit).
 
-    Frequentist plans: success when the one-sided p-value for effect > margin is ≤ 1 − threshold.
+    Frequentist plans: success when the one-sided p-value for effect > margin is ≤ 1 − threshold; with several
+    active arms against one control, ``multiplicity`` adjusts the p-values: ``bonferroni`` (m·p), ``holm``
+    (step-down, Holm 1979) or ``dunnett`` (the maximum of the correlated comparisons with a shared control,
+    Dunnett 1955, normal approximation). Bayesian plans keep a family-wise error by their thresholds
+    (``trialsim calibrate``).
     """
 
     margin: float = Field(0.0, ge=-100, le=100)
     threshold: float = Field(0.975, gt=0.5, lt=1.0)
     clinical_margin: float | None = Field(None, ge=-100, le=100)
     clinical_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    multiplicity: Literal["none", "bonferroni", "holm", "dunnett"] = "none"
 
 
 class Sampler(Strict):
@@ -138,6 +144,7 @@ class AnalysisPlan(Strict):
     )
     priors: Priors = Priors()
     decision: DecisionRule = DecisionRule()
+    interim: Adaptation | None = Field(None, description="decisions at the design's interim looks")
     sampler: Sampler = Sampler()
     ci_prob: float = Field(0.95, gt=0.5, lt=1.0, description="probability of the reported credible interval")
     posterior_draws: int = Field(
@@ -173,6 +180,12 @@ class AnalysisPlan(Strict):
                     problems.append(
                         (field, value, "for a conjugate responder model the margin is a risk difference in (−1, 1)")
                     )
+        if self.decision.multiplicity != "none" and self.engine != "frequentist":
+            problems.append(
+                ("decision.multiplicity", self.decision.multiplicity,
+                 "p-value adjustments apply to frequentist plans; calibrate a Bayesian plan's thresholds instead "
+                 "(trialsim calibrate)")
+            )
         effect = self.priors.effect
         if effect.robust is not None and self.engine != "conjugate":
             problems.append(

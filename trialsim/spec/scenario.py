@@ -7,6 +7,7 @@ Every model rejects unknown keys; all structural problems of a file are reported
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -20,6 +21,7 @@ from trialsim.spec.base import (
     Strict,
 )
 from trialsim.spec.delivery import Resource, Treatment
+from trialsim.spec.looks import Interim
 
 
 class NormalParams(Strict):
@@ -53,7 +55,17 @@ class Age(Strict):
 
 
 class Population(Strict):
-    """Who enters the trial. Defaults: ../shared/evidence/trs_parameters.yaml (recommended_trs_default, D)."""
+    """Who enters the trial.
+
+    Defaults (derived): baseline PANSS 98 ± 20, between 101.1 ± 24.9 in clozapine-resistant outpatients (sham-ECT
+    RCT, Schizophr Res 2024) and 97.7 in EMERGENT-1 (Brannan et al., N Engl J Med 2021); smoking 0.75 (70–80% of
+    patients with schizophrenia smoke, Biochemia Medica 2023). Subscales, age and sex: ASSUMPTIONS.
+
+    ``background`` is the patients' background treatment: ``clozapine`` (clozapine-treated TRS, e.g. augmentation
+    trials; the default), ``trs_not_on_clozapine`` (TRS not on clozapine, e.g. clozapine initiation or non-clozapine
+    augmentation) or ``not_trs``. Library evidence from another population widens an arm's design prior, with a
+    warning (``trialsim.evidence.design_prior``).
+    """
 
     baseline_panss: NormalParams = NormalParams(mean=98.0, sd=20.0)
     inclusion_min_panss: float = Field(80.0, ge=30, le=210, description="inclusion threshold on PANSS total (points)")
@@ -62,6 +74,9 @@ class Population(Strict):
     age: Age = Age()
     female_fraction: Probability = 0.3
     smoking_fraction: Probability = 0.75
+    background: Literal["clozapine", "trs_not_on_clozapine", "not_trs"] = Field(
+        "clozapine", description="background treatment: clozapine, trs_not_on_clozapine or not_trs"
+    )
 
 
 class Outcome(Strict):
@@ -155,6 +170,13 @@ class Arm(Strict):
     )
     treatment: Treatment | None = None
     monitoring: Monitoring | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if re.fullmatch(r"look\d+", value):
+            raise ValueError("names look1, look2, ... are reserved for interim looks in the outputs")
+        return value
 
     @model_validator(mode="after")
     def _control_has_no_effect(self) -> Arm:
@@ -291,6 +313,7 @@ class Scenario(Strict):
     subscales: Subscales = Subscales()
     heterogeneity: Heterogeneity = Heterogeneity()
     resources: dict[str, Resource] = Field(default_factory=dict, description="per-site treatment resources by name")
+    interim: Interim | None = Field(None, description="interim looks (decisions: the analysis plan's interim rules)")
     assurance: bool = Field(
         False, description="also simulate with each active arm's true effect drawn from its design prior"
     )

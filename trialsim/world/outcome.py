@@ -64,6 +64,58 @@ def ar1(innovations: np.ndarray, weeks: np.ndarray, rho: float) -> np.ndarray:
     return out
 
 
+def untreated_change(
+    params: Trajectory,
+    baseline: np.ndarray,
+    control_improvement: np.ndarray | float,
+    visit_weeks: np.ndarray,
+    shape: np.ndarray,
+    normals: np.ndarray,
+) -> np.ndarray:
+    """Change from baseline at every visit without the treatment effect, shape (..., visits): what the patient
+    would show in the control arm (points; the first visit is the baseline, change 0).
+
+    Args:
+        params: the score's trajectory parameters.
+        baseline: baseline score per patient, shape (...).
+        control_improvement: mean reduction without treatment at the endpoint (points), scalar or shape (...).
+        visit_weeks: actual visit weeks since randomisation, shape (..., visits).
+        shape: the response curve at those weeks (:func:`response_shape`).
+        normals: standard normals, shape (..., visits + 1): the patient effect, then one innovation per visit.
+    """
+    sigma, frac = params.sd_change, params.patient_variance_fraction
+    level = (
+        np.sqrt(frac) * sigma * normals[..., 0]
+        - control_improvement
+        - params.baseline_slope * (baseline - params.baseline_mean)
+    )
+    residual = np.sqrt(1.0 - frac) * sigma * ar1(normals[..., 1:], visit_weeks, params.visit_correlation)
+    return shape * (level[..., None] + residual)
+
+
+def treated_scores(
+    params: Trajectory,
+    baseline: np.ndarray,
+    untreated: np.ndarray,
+    effect: np.ndarray,
+    visit_weeks: np.ndarray,
+    endpoint_week: float,
+    start_delay: np.ndarray | None = None,
+    response: np.ndarray | None = None,
+) -> np.ndarray:
+    """Scores at every visit (clipped to the scale): the untreated change minus effect·shape(t − delay).
+
+    ``effect``: treatment effect per patient (points, positive = improvement), shape (...); ``start_delay``: weeks
+    from randomisation to the start of treatment, shape (...), or None for no delay; ``response``: shape(t) at the
+    visits when already computed.
+    """
+    if start_delay is None:
+        shape = response if response is not None else response_shape(visit_weeks, params.onset_weeks, endpoint_week)
+    else:
+        shape = response_shape(visit_weeks - start_delay[..., None], params.onset_weeks, endpoint_week)
+    return np.clip(baseline[..., None] + (untreated - effect[..., None] * shape), *params.score_range)
+
+
 def draw_scores(
     params: Trajectory,
     baseline: np.ndarray,
@@ -74,33 +126,10 @@ def draw_scores(
     normals: np.ndarray,
     start_delay: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scores at every visit, shape (..., visits); the first visit is the baseline.
-
-    Args:
-        params: the score's trajectory parameters.
-        baseline: baseline score per patient, shape (...).
-        control_improvement: mean reduction without treatment at the endpoint (points), scalar or shape (...).
-        effect: treatment effect per patient (points, positive = improvement), shape (...).
-        visit_weeks: actual visit weeks since randomisation, shape (..., visits).
-        endpoint_week: primary-endpoint week (where shape = 1).
-        normals: standard normals, shape (..., visits + 1): the patient effect, then one innovation per visit.
-        start_delay: weeks from randomisation to the start of treatment, shape (...), or None for no delay.
-    """
+    """Scores at every visit, shape (..., visits): :func:`untreated_change` then :func:`treated_scores`."""
     shape = response_shape(visit_weeks, params.onset_weeks, endpoint_week)
-    sigma, frac = params.sd_change, params.patient_variance_fraction
-    level = (
-        np.sqrt(frac) * sigma * normals[..., 0]
-        - control_improvement
-        - params.baseline_slope * (baseline - params.baseline_mean)
-    )
-    residual = np.sqrt(1.0 - frac) * sigma * ar1(normals[..., 1:], visit_weeks, params.visit_correlation)
-    change = shape * (level[..., None] + residual)
-    if start_delay is None:
-        change -= effect[..., None] * shape
-    else:
-        delayed = response_shape(visit_weeks - start_delay[..., None], params.onset_weeks, endpoint_week)
-        change -= effect[..., None] * delayed
-    return np.clip(baseline[..., None] + change, *params.score_range)
+    untreated = untreated_change(params, baseline, control_improvement, visit_weeks, shape, normals)
+    return treated_scores(params, baseline, untreated, effect, visit_weeks, endpoint_week, start_delay, shape)
 
 
 def correlated(base: np.ndarray, own: np.ndarray, correlation: float) -> np.ndarray:

@@ -31,35 +31,42 @@ def truncated_normal(u: np.ndarray, mean: np.ndarray | float, sd: float, low: fl
 
 @dataclass(frozen=True)
 class Baseline:
-    """Baseline characteristics (arrays of the patients' shape)."""
+    """Baseline characteristics (arrays of the patients' shape). The subscales, age and sex are None when only the
+    model's inputs were drawn (:func:`draw_baseline` with ``covariates=False``)."""
 
     panss_total: np.ndarray
-    panss_positive: np.ndarray
-    panss_negative: np.ndarray
-    age: np.ndarray
-    female: np.ndarray
     smoker: np.ndarray
+    panss_positive: np.ndarray | None = None
+    panss_negative: np.ndarray | None = None
+    age: np.ndarray | None = None
+    female: np.ndarray | None = None
 
     def covariates(self) -> dict[str, np.ndarray]:
-        """Covariate columns for the per-patient table."""
-        return {
+        """Covariate columns for the per-patient table (those drawn)."""
+        columns = {
             "panss_positive": self.panss_positive,
             "panss_negative": self.panss_negative,
             "age": self.age,
             "female": self.female,
             "smoker": self.smoker,
         }
+        return {name: values for name, values in columns.items() if values is not None}
 
 
-def draw_baseline(population: Population, uniforms: np.ndarray) -> Baseline:
+def draw_baseline(population: Population, uniforms: np.ndarray, covariates: bool = True) -> Baseline:
     """Eligible patients from uniforms of shape (..., BASELINE_UNIFORMS).
 
     The total is a normal truncated at the inclusion threshold and the scale range (30–210); each subscale is
     drawn from its normal conditional on the total (correlation ``correlation_with_total``), truncated to 7–49.
+    ``covariates=False`` draws only what the outcome model uses (total and smoking): every uniform keeps its
+    column, so the others are the same when drawn.
     """
     u = np.moveaxis(uniforms, -1, 0)
     total_mean, total_sd = population.baseline_panss.mean, population.baseline_panss.sd
     total = truncated_normal(u[0], total_mean, total_sd, population.inclusion_min_panss, PANSS_TOTAL_RANGE[1])
+    smoker = u[5] < population.smoking_fraction
+    if not covariates:
+        return Baseline(panss_total=total, smoker=smoker)
     z_total = (total - total_mean) / total_sd
     subscales = []
     for k, sub in ((1, population.positive), (2, population.negative)):
@@ -69,9 +76,9 @@ def draw_baseline(population: Population, uniforms: np.ndarray) -> Baseline:
     age = population.age
     return Baseline(
         panss_total=total,
+        smoker=smoker,
         panss_positive=subscales[0],
         panss_negative=subscales[1],
         age=truncated_normal(u[3], age.mean, age.sd, age.min, age.max),
         female=u[4] < population.female_fraction,
-        smoker=u[5] < population.smoking_fraction,
     )
