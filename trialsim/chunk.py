@@ -81,6 +81,12 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
         "duration_weeks": batch.end_week,
     }
     reasons = batch.reasons()
+    responder = scenario.primary_endpoint.measure == "responder"
+    if responder:
+        from trialsim.inference.responder import responders
+
+        status = responders(batch.baseline, batch.panss[..., batch.endpoint_visit],
+                            scenario.primary_endpoint.responder_threshold)
     for a, name in enumerate(batch.arm_names):
         in_arm = batch.in_arm(a)
         columns[f"{name}.n_randomised"] = in_arm.sum(axis=1)
@@ -91,9 +97,14 @@ def _trial_columns(job: Job, chunk: Chunk, batch: TrialBatch) -> dict[str, objec
         for event, flags in batch.adverse_events.items():
             if event in recorded:  # an incidence the evidence does not record is unknown, not 0
                 columns[f"{name}.ae_{event}"] = (in_arm & flags).sum(axis=1)
+        if responder:  # per-arm rates, not only their difference: responders among completers, and the truth
+            columns[f"{name}.responders"] = np.where(in_arm & completed, status, 0.0).sum(axis=1).astype(int)
+            columns[f"{name}.true_responder_rate"] = job.responder_truth[a]
         monitoring = scenario.arms[a].monitoring
         if monitoring is not None:
-            visits = monitoring_visits(monitoring, batch.on_study_weeks)
+            from trialsim.world.monitoring import tests_by
+
+            visits = tests_by(monitoring, batch.on_study_weeks)
             columns[f"{name}.monitoring_visits"] = (in_arm * visits).sum(axis=1)
     if batch.start_delay is not None:
         from trialsim.engine.delivery import resource_use
@@ -207,10 +218,3 @@ def _event_columns(job: Job, trials: EventTrials, truth: np.ndarray) -> dict[str
         if a != scenario.control_index:
             columns[f"{arm.name}.dropped_look"] = dropped_at[:, a]
     return columns
-
-
-def monitoring_visits(monitoring, on_study_weeks: np.ndarray) -> np.ndarray:
-    """Blood-monitoring visits while on study: weekly up to ``weekly_weeks``, then every ``then_every_weeks``."""
-    weekly = np.floor(np.minimum(on_study_weeks, monitoring.weekly_weeks))
-    later = np.floor(np.maximum(on_study_weeks - monitoring.weekly_weeks, 0.0) / monitoring.then_every_weeks)
-    return weekly + later

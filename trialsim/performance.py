@@ -162,12 +162,27 @@ def summarise_design_point(rows: pd.DataFrame, control: str, arms: list[str] | N
         summary["resources"] = resources
     if "stop_look" in point:
         summary["adaptive"] = summarise_adaptive(point, arms)
+    rates = {arm: _responder_rate(point, arm) for arm in arms if f"{arm}.responders" in point}
+    if rates:
+        summary["responder_rates"] = rates
     monitoring = {
         arm: float(point[f"{arm}.monitoring_visits"].mean()) for arm in arms if f"{arm}.monitoring_visits" in point
     }
     if monitoring:
         summary["monitoring_visits"] = monitoring
     return summary
+
+
+def _responder_rate(point: pd.DataFrame, arm: str) -> dict[str, float]:
+    """One arm's responder rate among completers: the mean over trials of each trial's rate (trials without a
+    completer in the arm left out) with its MCSE s/√K, and the complete-data truth of the world model."""
+    completers = point[f"{arm}.n_completed"].to_numpy(dtype=float)
+    rates = point[f"{arm}.responders"].to_numpy(dtype=float)[completers > 0] / completers[completers > 0]
+    return {
+        "rate": float(rates.mean()) if rates.size else float("nan"),
+        "rate_mcse": float(rates.std(ddof=1) / math.sqrt(rates.size)) if rates.size > 1 else float("nan"),
+        "true_rate": float(point[f"{arm}.true_responder_rate"].iloc[0]),
+    }
 
 
 def _spread(values: np.ndarray) -> dict[str, float]:

@@ -214,7 +214,9 @@ def test_adverse_events_as_in_their_sources(library: EvidenceLibrary) -> None:
     headache = library.get("rtms").adverse_events["headache"]
     assert (headache.active, headache.control, headache.status) == (0.15, 0.07, "assumption")
     assert library.get("ect_augmentation").adverse_events["confusion_session_postponed"].active == 2 / 20
-    assert library.get("clozapine").adverse_events["agranulocytosis"].active == 0.0047
+    clozapine = library.get("clozapine").adverse_events  # Myles et al. 2018
+    assert (clozapine["neutropenia"].active, clozapine["severe_neutropenia"].active) == (0.038, 0.009)
+    assert library.get("ect_augmentation").adverse_events["memory_impairment"].active == 0.242  # Wang et al. 2018
 
 
 # ----------------------------------------------------------------------------------------------- signs
@@ -667,9 +669,10 @@ def test_unrecorded_adverse_events_are_absent_not_zero() -> None:
     assert ari.adverse_events == {} and ari.adverse_events_recorded == frozenset()
     assert (ari.ae_discontinuation, ari.ae_discontinuation_recorded) == (0.0, False)
     assert xt.adverse_events["nausea"] == 0.185 and "nausea" in xt.adverse_events_recorded
-    assert (xt.ae_discontinuation, xt.ae_discontinuation_recorded) == (0.02, True)
-    assert ect.adverse_events_recorded == {"confusion_session_postponed"}
+    assert (xt.ae_discontinuation, xt.ae_discontinuation_recorded) == (0.45, True)  # on clozapine: Vadiei 2025
+    assert ect.adverse_events_recorded == {"confusion_session_postponed", "memory_impairment"}
     assert "nausea" in placebo.adverse_events_recorded  # EMERGENT placebo rate
+    assert placebo.adverse_events["memory_impairment"] == 0.0  # Wang 2018: 0% without ECT, recorded
     assert "confusion_session_postponed" not in placebo.adverse_events_recorded  # no control rate recorded
     assert (placebo.ae_discontinuation, placebo.ae_discontinuation_recorded) == (0.02, True)
     assert all(set(arm.adverse_events) == arm.adverse_events_recorded for arm in (placebo, ari, xt, ect))

@@ -1,5 +1,6 @@
-"""The HTML report without a browser: the manifest round trip, table numbers equal to summary.json, sections that
-follow the data, the gallery reproducing the run's trials, a self-contained page, and the command line."""
+"""The HTML report without a browser: the manifest round trip, table numbers equal to summary.json (and size.json),
+sections that follow the data, the gallery reproducing the run's trials, a self-contained page, and the command
+line."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from tests.conftest import make_scenario
 from trialsim.cli import app
 from trialsim.report import render_report, write_report
 from trialsim.report.gallery import matches_run, resimulate_trials
-from trialsim.report.numbers import resolve
+from trialsim.report.interim_tables import NO_EFFICACY_STOP
+from trialsim.report.numbers import NOT_RECORDED, UNDEFINED, resolve
 from trialsim.results import MANIFEST, SimulationResults
 from trialsim.runner import simulate
+from trialsim.sizing import Target, find_size
 from trialsim.spec.loading import load_design
 
 runner = CliRunner()
@@ -31,7 +34,11 @@ RUNS = {
     "assurance_resources": ("three_mechanisms", None, [40, 80], 12),  # assurance, 3 comparisons, AEs, a resource
     "monitoring": ("clozapine_initiation_monitoring", None, [60], 12),  # monitoring visits, neutropenia dropout
     "diagnostics": ("textbook_two_arm_null", "ancova_ttest", [60], 12),  # per-trial engine, null scenario
+    "adaptive": ("two_arm_group_sequential", None, [200, 240], 30),  # two looks, spending thresholds per N
+    "response_adaptive": ("three_arm_adaptive", None, None, 16),  # arm dropping, response-adaptive shares
 }
+#: Cell texts standing for a missing number.
+MISSING_TEXTS = (UNDEFINED, NOT_RECORDED, NO_EFFICACY_STOP)
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +56,28 @@ def run_dirs(tmp_path_factory) -> dict[str, Path]:
     return dirs
 
 
+@pytest.fixture(scope="module")
+def size_dir(tmp_path_factory) -> Path:
+    """A small size search saved as `trialsim size --out` saves it (verification run and size.json), reported."""
+    scenario, plan = load_design("textbook_two_arm")
+    result = find_size(
+        scenario, plan, Target("power", 0.8, "active"), seed=1, workers=1,
+        spread_trials=40, refine_trials=60, verify_trials=200, max_verify_trials=400,
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("size")
+    result.verification.save(out)
+    (out / "size.json").write_text(json.dumps(result.to_dict()), encoding="utf-8")
+    write_report(out)
+    return out
+
+
 class Cells(HTMLParser):
-    """Table cells that carry a summary pointer: (pointer, stored value as JSON, shown text); also element ids."""
+    """Table cells that carry a pointer into a run file: (file, pointer, stored value as JSON, shown text); also
+    element ids and links."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.cells: list[tuple[str, str, str]] = []
+        self.cells: list[tuple[str, str, str, str]] = []
         self.ids: list[str] = []
         self.links: list[str] = []
         self._open: dict[str, str] | None = None
@@ -76,7 +99,13 @@ class Cells(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "td" and self._open is not None:
-            self.cells.append((self._open["data-pointer"], self._open["data-value"], "".join(self._text)))
+            cell = (
+                self._open["data-source"],
+                self._open["data-pointer"],
+                self._open["data-value"],
+                "".join(self._text),
+            )
+            self.cells.append(cell)
             self._open = None
 
 
@@ -106,21 +135,33 @@ def shown_value(text: str) -> tuple[float, float]:
     return float(digits) * scale, 0.5 * 10.0**-decimals * scale
 
 
+def check_cells(cells: list[tuple[str, str, str]], document: dict) -> None:
+    """Every (pointer, stored value, text) cell shows the document's value at its pointer, to its shown precision."""
+    for pointer, stored, text in cells:
+        value = resolve(document, pointer)
+        assert json.loads(stored) == value, pointer
+        if text in MISSING_TEXTS:
+            assert value is None or text == NOT_RECORDED, (pointer, text)
+            continue
+        number, half_unit = shown_value(text)
+        assert math.isclose(number, value, abs_tol=half_unit + 1e-12), (pointer, text, value)
+
+
+def cells_of(out: Path, source: str) -> list[tuple[str, str, str]]:
+    return [
+        (pointer, stored, text) for file, pointer, stored, text in parse(out / "report.html").cells if file == source
+    ]
+
+
 @pytest.mark.parametrize("key", list(RUNS))
 def test_table_numbers_equal_summary_json(run_dirs, key):
     """Every number in a table is the summary.json value at its pointer, written to its shown precision; every
     number of the design points and the arms is in some table."""
     summary = json.loads((run_dirs[key] / "summary.json").read_text())
-    cells = parse(run_dirs[key] / "report.html").cells
+    assert {file for file, *_ in parse(run_dirs[key] / "report.html").cells} == {"summary.json"}
+    cells = cells_of(run_dirs[key], "summary.json")
     assert cells
-    for pointer, stored, text in cells:
-        value = resolve(summary, pointer)
-        assert json.loads(stored) == value, pointer
-        if text in ("—", "not recorded"):
-            assert value is None or text == "not recorded", (pointer, text)
-            continue
-        number, half_unit = shown_value(text)
-        assert math.isclose(number, value, abs_tol=half_unit + 1e-12), (pointer, text, value)
+    check_cells(cells, summary)
     shown = {pointer for pointer, _, _ in cells}
     for part in ("design_points", "arms"):
         for i, item in enumerate(summary[part]):
@@ -129,12 +170,42 @@ def test_table_numbers_equal_summary_json(run_dirs, key):
     assert {"/seed", "/trials"} <= shown
 
 
+def test_size_search_numbers_equal_size_json(size_dir):
+    """The search's tables show every number of size.json but the fitted curve's plotting grid, each equal to its
+    value; the rest of the page is the verification run, read from its summary.json."""
+    size = json.loads((size_dir / "size.json").read_text())
+    cells = cells_of(size_dir, "size.json")
+    check_cells(cells, size)
+    leaves = {p for p in numeric_leaves(size) if not p.startswith(("/curve/x/", "/curve/fitted/"))}
+    assert leaves == {pointer for pointer, _, _ in cells}
+    summary = json.loads((size_dir / "summary.json").read_text())
+    check_cells(cells_of(size_dir, "summary.json"), summary)
+    assert summary["design_points"][0]["sample_size"] == size["value"]
+
+
+def test_size_search_section(size_dir, run_dirs):
+    """A run directory with size.json gets the search's section and answer; a run without it does not."""
+    ids = ids_of(size_dir)
+    assert {"size-search", "figure-size-curve", "table-size-search", "table-size-points"} <= ids
+    html = (size_dir / "report.html").read_text()
+    size = json.loads((size_dir / "size.json").read_text())
+    assert f"total sample size N = {size['value']:.0f} for power of active ≥ 0.8" in html  # at a glance
+    for key in RUNS:
+        assert not {"size-search", "figure-size-curve"} & ids_of(run_dirs[key])
+    (size_dir / "broken").mkdir()
+    for name in ("summary.json", "trials.parquet"):
+        (size_dir / "broken" / name).write_bytes((size_dir / name).read_bytes())
+    (size_dir / "broken" / "size.json").write_text("{not json")
+    result = runner.invoke(app, ["report", str(size_dir / "broken")])
+    assert result.exit_code == 2 and "size.json" in result.output
+
+
 def test_not_recorded_rather_than_zero(run_dirs):
     """An AE without an incidence for an arm (or a null/missing value) reads 'not recorded', never 0.0%."""
     out = run_dirs["assurance_resources"]
     summary = json.loads((out / "summary.json").read_text())
     last = len(summary["design_points"]) - 1
-    aripiprazole = {p: t for p, _, t in parse(out / "report.html").cells if "/adverse_events/aripiprazole/" in p}
+    aripiprazole = {p: t for p, _, t in cells_of(out, "summary.json") if "/adverse_events/aripiprazole/" in p}
     assert aripiprazole and set(aripiprazole.values()) == {"not recorded"}  # no AE data in the library for it
     # A null and a missing value, as a later summary may hold them:
     summary["design_points"][last]["adverse_events"]["placebo"]["nausea"] = None
@@ -165,6 +236,53 @@ def test_sections_appear_with_their_data(run_dirs):
     assert {"diagnostics", "table-diagnostics"} <= null
     assert "figure-dropout" not in null  # no dropout at all: the table only
     assert "type I error" in (run_dirs["diagnostics"] / "report.html").read_text()
+    interim = {"interim-looks", "figure-interim-stopping", "figure-interim-n-duration", "figure-interim-estimates"}
+    interim |= {f"table-interim-{name}" for name in ("looks", "n-duration", "allocation", "estimates", "thresholds")}
+    for key in ("fixed", "assurance_resources", "monitoring", "diagnostics"):
+        assert not (interim | {"figure-interim-shares"}) & ids_of(run_dirs[key])
+    assert interim <= ids_of(run_dirs["adaptive"])
+    assert "figure-interim-shares" not in ids_of(run_dirs["adaptive"])  # no response-adaptive randomisation
+    assert interim | {"figure-interim-shares"} <= ids_of(run_dirs["response_adaptive"])
+
+
+def text_of(html: str, element_id: str, tag: str) -> str:
+    """The text of the first ``tag`` inside the element with ``element_id`` (markup removed)."""
+    inside = html[html.index(f'id="{element_id}"') :]
+    return re.sub(r"<[^>]+>", "", re.search(rf"<{tag}>(.*?)</{tag}>", inside, re.DOTALL).group(1))
+
+
+def test_adaptive_answer_and_gallery(run_dirs):
+    """An adaptive design's answer gives E[N] and the duration beside the power; the gallery's captions give each
+    trial's looks and its stop as the run recorded them."""
+    out = run_dirs["adaptive"]
+    html = (out / "report.html").read_text()
+    answer = text_of(html, "at-a-glance", "dd")
+    assert re.search(r"expected N \d+\.\d ± \d+\.\d with \d+\.\d% of trials stopped at an interim look", answer)
+    assert "mean duration" in answer
+    results = SimulationResults.load(out)
+    trials = results.trials[results.trials["sample_size"] == 240].set_index("trial")
+    for k in range(3):
+        caption = text_of(html, f"figure-gallery-{k}", "figcaption")
+        assert caption.count("completers)") == int(
+            (trials.loc[k, ["look1.n_completed", "look2.n_completed"]] > 0).sum()
+        )
+        if trials.loc[k, "stop_look"] > 0:
+            stop = f"stopped for {trials.loc[k, 'stop_reason']} at week {trials.loc[k, 'stop_week']:.1f}"
+            assert stop in caption, caption
+        else:
+            assert "ran to the final analysis" in caption, caption
+
+
+def test_adaptive_report_without_manifest(run_dirs):
+    """The interim looks need only summary.json and trials.parquet; an interim look without an efficacy threshold
+    (null in summary.json) reads 'no efficacy stop'."""
+    results = SimulationResults.load(run_dirs["adaptive"])
+    summary = json.loads(json.dumps(results.summary))
+    summary["design_points"][0]["thresholds"]["looks"][0] = None
+    html = render_report(SimulationResults(results.trials, summary))
+    assert 'id="interim-looks"' in html and 'id="gallery"' not in html
+    cell = re.search(r'data-pointer="/design_points/0/thresholds/looks/0" data-value="null">([^<]*)<', html)
+    assert cell and cell.group(1) == NO_EFFICACY_STOP
 
 
 def test_report_is_self_contained(run_dirs):

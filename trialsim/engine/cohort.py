@@ -23,20 +23,26 @@ from trialsim.engine.streams import Region, TrialStreams
 from trialsim.inference.data import TrialBatch
 from trialsim.spec.base import PANSS_SUBSCALE_RANGE, PANSS_TOTAL_RANGE
 from trialsim.spec.scenario import Scenario
+from trialsim.world import exposure, monitoring, placebo
 from trialsim.world.arms import ResolvedArm, adverse_event_names, resolve_arms
 from trialsim.world.dropout import exponential_time, hazard_for, outcome_driven_time
+from trialsim.world.heterogeneity import effect_multiplier, marginal_multiplier
 from trialsim.world.outcome import (
     Trajectory,
     correlated,
+    rater_sd,
     response_shape,
     total_trajectory,
     treated_scores,
+    true_change_fraction,
     untreated_change,
 )
 from trialsim.world.population import BASELINE_UNIFORMS, Baseline, draw_baseline
+from trialsim.world.time_course import Course
+from trialsim.world.truth import control_improvement
 
 #: Dropout reason codes (index into ``TrialBatch.dropout_reasons``); 0 = completed.
-WITHDRAWAL, AE_DISCONTINUATION, NEUTROPENIA = 1, 2, 3
+WITHDRAWAL, AE_DISCONTINUATION, NEUTROPENIA, MYOCARDITIS = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class VariateLayout:
                 ("neutropenia", 2),
                 ("ae_occurs", adverse_events),
                 ("ae_onset", adverse_events),
+                ("exposure", exposure.EXPOSURE_UNIFORMS),
+                ("myocarditis", 2),
             ]
         )
         normal = blocks([("total", visits + 1)])
@@ -81,27 +89,36 @@ class VariateLayout:
 
 @dataclass(frozen=True)
 class World:
-    """What a scenario resolves to once (arms against the evidence library, variate layout)."""
+    """What a scenario resolves to once: arms against the evidence library (effects calibrated to stated response
+    rates), the control improvement, each arm's time course, the variate layout."""
 
     arms: list[ResolvedArm]
     adverse_events: list[str]
     layout: VariateLayout
+    control_improvement: float
+    courses: list[Course]
 
     @classmethod
     def of(cls, scenario: Scenario) -> World:
         arms = resolve_arms(scenario)
         names = adverse_event_names(arms)
-        return cls(arms, names, VariateLayout.for_scenario(len(scenario.visits_weeks), len(names)))
+        layout = VariateLayout.for_scenario(len(scenario.visits_weeks), len(names))
+        courses = [Course.of(arm, scenario) for arm in scenario.arms]
+        return cls(arms, names, layout, control_improvement(scenario), courses)
 
     def marginal_effect_factor(self, scenario: Scenario) -> np.ndarray:
-        """Per arm, the population-average multiplier of the nominal effect from heterogeneity."""
-        het = scenario.heterogeneity
-        ultra = (1 - het.ultra_trs_fraction) + het.ultra_trs_fraction * het.ultra_trs_effect_ratio
-        smoke = scenario.population.smoking_fraction
+        """Per arm, the population-average multiplier of the (coupled) nominal effect at the primary endpoint:
+        heterogeneity × the arm's course at the endpoint, with clozapine exposure for clozapine-dependent arms
+        (closed form over levels, the quit week averaged numerically: :mod:`trialsim.world.exposure`)."""
+        endpoint = scenario.primary_endpoint.week
+        spec, smoking = scenario.clozapine, scenario.population.smoking_fraction
         factors = []
-        for arm in scenario.arms:
-            smoking = (1 - smoke) + smoke * het.smoker_exposure_ratio if arm.clozapine_dependent else 1.0
-            factors.append(ultra * smoking)
+        for arm, course in zip(scenario.arms, self.courses):
+            at_endpoint = float(course(endpoint))
+            if arm.clozapine_dependent:
+                at_entry, rise = exposure.expected_effect_ratios(spec, smoking)
+                at_endpoint = at_entry * at_endpoint + rise * course.mean_after_uniform_start(endpoint, endpoint)
+            factors.append(marginal_multiplier(scenario) * at_endpoint)
         return np.asarray(factors)
 
 
@@ -117,14 +134,17 @@ class Cohort:
     world: World
     sites: SiteDraws  # (K, sites)
     site_effect: np.ndarray  # (K, sites): site effect on the control improvement (points)
+    control_shift: np.ndarray  # (K,): the trial's control improvement minus its mean (points; assurance draws)
     nominal_effect: np.ndarray  # (K, arms, 3): true effect on total, positive, negative (points)
     uniforms: np.ndarray  # (K, N, layout.uniform width)
     baseline: Baseline
     ultra_trs: np.ndarray
+    modifier: np.ndarray  # (K, N): the patient's multiplier of any effect (ultra-TRS × severity)
+    levels: exposure.Levels  # (K, N): clozapine plasma levels, if the patient is on clozapine
     visit_weeks: np.ndarray  # (K, N, visits) weeks since randomisation
     response: np.ndarray  # (K, N, visits) shape(t) of the response curve at each visit
     untreated: dict[str, np.ndarray]  # score → (K, N, visits)
-    rater: np.ndarray | None  # (K, N, 3·visits) rater noise (points), or None
+    rater: np.ndarray | None  # (K, N, 3·visits) rater noise (points): total, positive, negative; or None
 
     @property
     def trials(self) -> int:
@@ -141,10 +161,13 @@ class Cohort:
             self,
             sites=SiteDraws(self.sites.open_week[trials], self.sites.rate[trials]),
             site_effect=self.site_effect[trials],
+            control_shift=self.control_shift[trials],
             nominal_effect=self.nominal_effect[trials],
             uniforms=self.uniforms[trials],
             baseline=Baseline(**{f.name: take(getattr(self.baseline, f.name)) for f in fields(Baseline)}),
             ultra_trs=self.ultra_trs[trials],
+            modifier=self.modifier[trials],
+            levels=exposure.Levels(*(getattr(self.levels, f.name)[trials] for f in fields(exposure.Levels))),
             visit_weeks=self.visit_weeks[trials],
             response=self.response[trials],
             untreated={name: values[trials] for name, values in self.untreated.items()},
@@ -198,6 +221,7 @@ def draw_cohort(
         site_z.append(rng.standard_normal(recruitment.sites))
         generators.append(rng)
     sites = draw_sites(recruitment, generators)
+    shift_z = [t.region(Region.TRIAL_WORLD).standard_normal() for t in streams]
     shape_u, shape_z = (patients, layout.width("uniform")), (patients, layout.width("normal"))
     u = np.stack([t.region(Region.PATIENT_UNIFORMS).random(shape_u) for t in streams])
     z = np.stack([t.region(Region.PATIENT_NORMALS).standard_normal(shape_z) for t in streams])
@@ -210,7 +234,7 @@ def draw_cohort(
     baseline = draw_baseline(scenario.population, u[..., layout.uniform["baseline"]], covariates or subscales)
     endpoint = scenario.primary_endpoint.week
     weeks = _visit_weeks(scenario, u[..., layout.uniform["jitter"]])
-    control = scenario.outcome.control_improvement
+    control = world.control_improvement
     z_total = z[..., layout.normal["total"]]
     total = total_trajectory(scenario)
     response = response_shape(weeks, total.onset_weeks, endpoint)
@@ -223,28 +247,43 @@ def draw_cohort(
             normals = correlated(z_total, x[..., layout.extra[name]], scenario.subscales.correlation_with_total)
             params = _subscale(scenario, name)
             untreated[name] = untreated_change(params, base, control * share, weeks, response, normals)
+    ultra_trs = u[..., layout.uniform["ultra_trs"]][..., 0] < het.ultra_trs_fraction
     cohort = Cohort(
         scenario=scenario,
         world=world,
         sites=sites,
         site_effect=het.site_sd * np.asarray(site_z),
+        control_shift=placebo.trial_shift(scenario, np.asarray(shift_z), assurance),
         nominal_effect=_true_effects(world, scenario, np.asarray(effect_z), assurance),
         uniforms=u,
         baseline=baseline,
-        ultra_trs=u[..., layout.uniform["ultra_trs"]][..., 0] < het.ultra_trs_fraction,
+        ultra_trs=ultra_trs,
+        modifier=effect_multiplier(scenario, ultra_trs, baseline.panss_total),
+        levels=exposure.draw_levels(scenario.clozapine, baseline.smoker, u[..., layout.uniform["exposure"]], endpoint),
         visit_weeks=weeks,
         response=response,
         untreated=untreated,
-        rater=x[..., layout.extra["rater"]] * het.rater_sd if het.rater_sd > 0 else None,
+        rater=None if het.rater_sd == 0 else _rater_noise(scenario, x[..., layout.extra["rater"]]),
     )
     return cohort, streams
+
+
+def _rater_noise(scenario: Scenario, normals: np.ndarray) -> np.ndarray:
+    """Rater noise (points) from standard normals (..., 3·visits): total, positive and negative blocks, each
+    with the rater SD of its score (:func:`trialsim.world.outcome.rater_sd`)."""
+    visits = len(scenario.visits_weeks)
+    sub = scenario.subscales
+    scores = (scenario.outcome.sd_change, sub.positive_sd_change, sub.negative_sd_change)
+    sds = [rater_sd(scenario, sd) for sd in scores]
+    return normals * np.repeat(sds, visits)
 
 
 def _subscale(scenario: Scenario, name: str) -> Trajectory:
     sub, outcome = scenario.subscales, scenario.outcome
     sd = sub.positive_sd_change if name == "positive" else sub.negative_sd_change
     return Trajectory(
-        sd, outcome.onset_weeks, outcome.patient_variance_fraction, outcome.visit_correlation, PANSS_SUBSCALE_RANGE
+        sd * true_change_fraction(scenario), outcome.onset_weeks, outcome.patient_variance_fraction,
+        outcome.visit_correlation, PANSS_SUBSCALE_RANGE
     )
 
 
@@ -254,39 +293,33 @@ def realise(cohort: Cohort, enrolment: Enrolment) -> TrialBatch:
     arm — observed scores at every visit until dropout, dropout time and reason, adverse events. Patients marked
     not randomised keep their rows (arm index as given) and are masked by the engine."""
     scenario, world = cohort.scenario, cohort.world
-    het = scenario.heterogeneity
     n_visits = len(scenario.visits_weeks)
-    endpoint = scenario.primary_endpoint.week
     u, arm, delay = cohort.uniforms, enrolment.arm, enrolment.start_delay
-    dependent = np.array([a.clozapine_dependent for a in scenario.arms])[arm]
-    multiplier = np.where(cohort.ultra_trs, het.ultra_trs_effect_ratio, 1.0) * np.where(
-        dependent & cohort.baseline.smoker, het.smoker_exposure_ratio, 1.0
-    )
-    effect = np.take_along_axis(cohort.nominal_effect, arm[..., None], axis=1) * multiplier[..., None]  # (K, N, 3)
     weeks = cohort.visit_weeks
-    site_shift = cohort.response * np.take_along_axis(cohort.site_effect, enrolment.site, axis=1)[..., None]
+    shares = np.array([1.0, scenario.subscales.positive_control_share, scenario.subscales.negative_control_share])
+    deviation = cohort.control_shift[:, None] + np.take_along_axis(cohort.site_effect, enrolment.site, axis=1)
+    placebo_shift = cohort.response * deviation[..., None]  # extra control improvement at each visit (points)
+    effect = _patient_effects(cohort, arm, deviation)  # (K, N, 3)
+    course = _courses(cohort, arm, weeks if delay is None else weeks - delay[..., None],
+                      cohort.levels.quit_week if delay is None else cohort.levels.quit_week - delay)
     total = treated_scores(total_trajectory(scenario), cohort.baseline.panss_total,
-                           cohort.untreated["total"] - site_shift, effect[..., 0], weeks, endpoint, delay,
-                           cohort.response)
+                           cohort.untreated["total"] - placebo_shift, effect[..., :1] * course)
     rater = cohort.rater
     observed_total = total if rater is None else np.clip(total + rater[..., :n_visits], *PANSS_TOTAL_RANGE)
     observed_sub: dict[str, np.ndarray | None] = {"positive": None, "negative": None}
-    for k, (name, base, share) in enumerate(
-        (
-            ("positive", cohort.baseline.panss_positive, scenario.subscales.positive_control_share),
-            ("negative", cohort.baseline.panss_negative, scenario.subscales.negative_control_share),
-        ),
-        start=1,
+    for k, (name, base) in enumerate(
+        (("positive", cohort.baseline.panss_positive), ("negative", cohort.baseline.panss_negative)), start=1
     ):
         if name not in cohort.untreated:
             continue
-        scores = treated_scores(_subscale(scenario, name), base, cohort.untreated[name] - share * site_shift,
-                                effect[..., k], weeks, endpoint, delay, cohort.response)
+        scores = treated_scores(_subscale(scenario, name), base, cohort.untreated[name] - shares[k] * placebo_shift,
+                                effect[..., k : k + 1] * course)
         if rater is not None:
             scores = np.clip(scores + rater[..., k * n_visits : (k + 1) * n_visits], *PANSS_SUBSCALE_RANGE)
         observed_sub[name] = scores
 
-    dropout, reason = _dropout(scenario, world, arm, u, observed_total, total, weeks)
+    clozapine_start = np.zeros(arm.shape) if delay is None else delay
+    dropout, reason = _dropout(scenario, world, arm, u, observed_total, total, weeks, clozapine_start)
     last_visit = weeks[..., -1]
     dropout = np.where(dropout < last_visit, dropout, np.inf)
     reason = np.where(np.isfinite(dropout), reason, 0)
@@ -323,16 +356,54 @@ def realise(cohort: Cohort, enrolment: Enrolment) -> TrialBatch:
         panss_positive=None if observed_sub["positive"] is None else masked(observed_sub["positive"]),
         panss_negative=None if observed_sub["negative"] is None else masked(observed_sub["negative"]),
         dropout_code=reason,
-        dropout_reasons=("", scenario.dropout.reason, "adverse_event", "neutropenia"),
-        true_effect=cohort.nominal_effect * world.marginal_effect_factor(scenario)[None, :, None],
+        dropout_reasons=("", scenario.dropout.reason, "adverse_event", "neutropenia", "myocarditis"),
+        true_effect=true_effect(cohort),
         start_delay=delay,
-        adverse_events=_adverse_events(world, arm, u, dropout, endpoint),
+        adverse_events=_adverse_events(cohort, arm, on_study, clozapine_start),
         on_study_weeks=on_study,
         leaves_week=leaves,
         turned_away=enrolment.turned_away,
         randomised=enrolment.randomised,
         site_open_week=cohort.sites.open_week,
     )
+
+
+def _patient_effects(cohort: Cohort, arm: np.ndarray, deviation: np.ndarray) -> np.ndarray:
+    """(K, N, 3) each patient's full effect on total, positive and negative (points): the arm's nominal effect
+    times the share left at the placebo deviation of the patient's trial and site (points, (K, N)) and the
+    patient's modifiers (:mod:`trialsim.world.placebo`, :mod:`trialsim.world.heterogeneity`)."""
+    nominal = np.take_along_axis(cohort.nominal_effect, arm[..., None], axis=1)
+    left = placebo.effect_multiplier(cohort.scenario, deviation) * cohort.modifier
+    return nominal * left[..., None]
+
+
+def _courses(cohort: Cohort, arm: np.ndarray, treatment_weeks: np.ndarray, quit_week: np.ndarray) -> np.ndarray:
+    """(K, N, visits) the share of each patient's effect reached at each visit (weeks since the start of their
+    treatment): the arm's course, and in clozapine-dependent arms the exposure ratio at entry plus its rise from
+    the week a smoker stops (:mod:`trialsim.world.time_course`, :mod:`trialsim.world.exposure`)."""
+    scenario = cohort.scenario
+    out = np.zeros(treatment_weeks.shape)
+    spec, levels = scenario.clozapine, cohort.levels
+    for a, (spec_arm, course) in enumerate(zip(scenario.arms, cohort.world.courses)):
+        mine = arm == a
+        if spec_arm.control or not mine.any():
+            continue
+        values = course(treatment_weeks)
+        if spec_arm.clozapine_dependent:
+            before = exposure.effect_ratio(spec, levels.entry)[..., None]
+            after = exposure.effect_ratio(spec, levels.after_quit)[..., None]
+            values = before * values + (after - before) * course(treatment_weeks, np.maximum(quit_week, 0.0)[..., None])
+        out = np.where(mine[..., None], values, out)
+    return out
+
+
+def true_effect(cohort: Cohort) -> np.ndarray:
+    """(K, arms, 3) each trial's true effect on total, positive and negative (points) at the primary endpoint:
+    the population average, so that ``bias`` measures the analysis. The nominal effect times the share left at
+    the trial's placebo deviation (averaged over sites) and the arm's average heterogeneity, exposure and course."""
+    scenario, world = cohort.scenario, cohort.world
+    left = placebo.mean_effect_multiplier(scenario, cohort.control_shift)
+    return cohort.nominal_effect * left[:, None, None] * world.marginal_effect_factor(scenario)[None, :, None]
 
 
 def _true_effects(world: World, scenario: Scenario, effect_z: np.ndarray, assurance: bool) -> np.ndarray:
@@ -376,8 +447,10 @@ def _dropout(
     observed_total: np.ndarray,
     true_total: np.ndarray,
     rel_weeks: np.ndarray,
+    clozapine_start: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weeks to the first of withdrawal, AE discontinuation and neutropenia, and its reason code (1, 2, 3)."""
+    """Weeks to the first of withdrawal, AE discontinuation, severe neutropenia (found at the next blood test) and
+    myocarditis, and its reason code (1–4)."""
     layout, endpoint = world.layout, scenario.primary_endpoint.week
     spec = scenario.dropout
     withdrawal_hazard = hazard_for(scenario.dropout_fractions(), endpoint)[arm]
@@ -390,30 +463,64 @@ def _dropout(
         withdrawal = outcome_driven_time(withdrawal_hazard, spec.efficacy_log_hazard_ratio, z, rel_weeks, u_withdraw)
     ae_hazard = hazard_for(np.array([a.ae_discontinuation for a in world.arms]), endpoint)[arm]
     ae_stop = exponential_time(ae_hazard, u[..., layout.uniform["ae_discontinuation"]][..., 0])
-    neutropenia = np.full(arm.shape, np.inf)
-    u_neutro = u[..., layout.uniform["neutropenia"]]
-    for a, spec_arm in enumerate(scenario.arms):
-        if spec_arm.monitoring is None:
-            continue
-        risk, (start, stop) = spec_arm.monitoring.neutropenia_risk, spec_arm.monitoring.risk_window_weeks
-        hit = (arm == a) & (u_neutro[..., 0] < risk)
-        neutropenia = np.where(hit, start + (stop - start) * u_neutro[..., 1], neutropenia)
-    times = np.stack([withdrawal, ae_stop, neutropenia], axis=-1)
+    timed = _timed_events(scenario, world, arm, u, clozapine_start)
+    stops = [timed.get(event, np.full(arm.shape, np.inf)) for event in monitoring.STOPS]
+    times = np.stack([withdrawal, ae_stop, *stops], axis=-1)
     return times.min(axis=-1), times.argmin(axis=-1) + 1
 
 
+def _timed_events(
+    scenario: Scenario, world: World, arm: np.ndarray, u: np.ndarray, clozapine_start: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Weeks from randomisation to clozapine's early adverse events in monitored arms (inf: none): a neutropenia
+    (any, found at the next blood test), a severe one (nested in it: the same uniform), myocarditis (at onset);
+    incidences are the arm's adverse-event rates, timing :mod:`trialsim.world.monitoring`."""
+    layout = world.layout
+    u_neutro, u_myo = u[..., layout.uniform["neutropenia"]], u[..., layout.uniform["myocarditis"]]
+    events = {name: np.full(arm.shape, np.inf) for name in monitoring.TIMED_EVENTS}
+    for a, spec_arm in enumerate(scenario.arms):
+        plan = spec_arm.monitoring
+        if plan is None:
+            continue
+        rates = world.arms[a].adverse_events
+        mine = arm == a
+        found = clozapine_start + monitoring.next_test(plan, monitoring.neutropenia_onset(plan, u_neutro[..., 1]))
+        onset = clozapine_start + monitoring.myocarditis_onset(plan, u_myo[..., 1])
+        for name, uniform, week in (
+            ("neutropenia", u_neutro[..., 0], found),
+            ("severe_neutropenia", u_neutro[..., 0], found),
+            ("myocarditis", u_myo[..., 0], onset),
+        ):
+            hit = mine & (uniform < rates.get(name, 0.0))
+            events[name] = np.where(hit, week, events[name])
+    return events
+
+
 def _adverse_events(
-    world: World, arm: np.ndarray, u: np.ndarray, dropout: np.ndarray, endpoint_week: float
+    cohort: Cohort, arm: np.ndarray, on_study: np.ndarray, clozapine_start: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per adverse event, (K, N) flags of patients who had it while in the trial.
 
-    Incidence is by the primary endpoint; onset is uniform over the endpoint period (ASSUMPTION), so an event
-    after a patient's dropout is not observed.
+    Incidence is by the primary endpoint with onset uniform over the endpoint period (ASSUMPTION), except for
+    clozapine's early events in monitored arms (timed by :func:`_timed_events`) and a clozapine level rising above
+    the alert level (when a smoker stops smoking, in arms whose patients are on clozapine). An event after a
+    patient left the study is not observed.
     """
+    scenario, world = cohort.scenario, cohort.world
+    u = cohort.uniforms
     occurs = u[..., world.layout.uniform["ae_occurs"]]
-    onset = u[..., world.layout.uniform["ae_onset"]] * endpoint_week
+    onset = u[..., world.layout.uniform["ae_onset"]] * scenario.primary_endpoint.week
+    timed = _timed_events(scenario, world, arm, u, clozapine_start)
+    monitored = np.array([a.monitoring is not None for a in scenario.arms])[arm]
     events = {}
     for j, name in enumerate(world.adverse_events):
         rate = np.array([a.adverse_events.get(name, 0.0) for a in world.arms])[arm]
-        events[name] = (occurs[..., j] < rate) & (onset[..., j] < dropout)
+        uniform = (occurs[..., j] < rate) & (onset[..., j] < on_study)
+        if name in timed:
+            uniform = np.where(monitored, timed[name] <= on_study, uniform)
+        events[name] = uniform
+    on_clozapine = np.array([exposure.LEVEL_ALERT_EVENT in a.derived_events for a in world.arms])[arm]
+    if on_clozapine.any():
+        rises = exposure.above_alert(scenario.clozapine, cohort.levels) & (cohort.levels.quit_week < on_study)
+        events[exposure.LEVEL_ALERT_EVENT] = on_clozapine & rises
     return events

@@ -27,6 +27,7 @@ class Region(IntEnum):
     PATIENT_UNIFORMS = 3  # per-patient uniforms, one row per randomised patient (VariateLayout.uniform)
     PATIENT_NORMALS = 4  # per-patient normals (VariateLayout.normal)
     PATIENT_EXTRA = 5  # optional normals: subscales and rater noise (VariateLayout.extra)
+    TRIAL_WORLD = 6  # trial-level world draws: the trial's control improvement (assurance)
 
 
 class TrialStreams:

@@ -1,7 +1,8 @@
 """What a report is made of: sections holding text, figures and tables. The template renders these and nothing else.
 
-A number in a table is a :class:`Cell` that remembers where it came from in ``summary.json`` (a JSON pointer) and
-the value stored there, so the HTML carries both what it shows and what it shows it from.
+A number in a table is a :class:`Cell` that remembers where it came from: the file (``summary.json``, or
+``size.json`` for a size search), the JSON pointer into it and the value stored there, so the HTML carries both what
+it shows and what it shows it from.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+SUMMARY_FILE = "summary.json"
+SIZE_FILE = "size.json"
+
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: its text and, for a number from the summary, the JSON pointer and value it was read from."""
+    """One table cell: its text and, for a number from a run file, the JSON pointer and value it was read from."""
 
     text: str
     pointer: str | None = None
     value: Any = None
     muted: bool = False  # the text stands for a missing number ("not recorded", "—")
+    source: str = SUMMARY_FILE  # the file the pointer points into
 
     @property
     def value_json(self) -> str:

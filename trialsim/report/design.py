@@ -1,12 +1,14 @@
-"""The design in words: arms, effects and their sources, population, recruitment, visits, dropout, resources and
-the analysis plan with its decision rule. Reads the scenario and plan (when stored with the run) and the summary's
-resolved arms."""
+"""The design in words: arms, effects and their sources, population, recruitment, visits, dropout, resources,
+interim looks and the analysis plan with its decision rule and interim decisions. Reads the scenario and plan (when
+stored with the run) and the summary's resolved arms."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from trialsim.report.run import decision_text
+from trialsim.spec.adaptive import Adaptation
+from trialsim.spec.looks import Interim
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
@@ -122,7 +124,77 @@ def scenario_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[st
                     f"{m.risk_window_weeks[1]:g}",
                 )
             )
+    if scenario.interim is not None:
+        facts.append(("Interim looks", _looks_text(scenario.interim)))
     return facts
+
+
+TRIGGERS = {
+    "completed": "when {at:g} patients have reached the primary endpoint",
+    "randomised": "when {at:g} patients have been randomised",
+    "week": "at calendar week {at:g}",
+}
+
+
+def _looks_text(interim: Interim) -> str:
+    looks = "; ".join(
+        f"look {k}: {TRIGGERS[look.trigger].format(at=look.at)}" for k, look in enumerate(interim.looks, 1)
+    )
+    lag = interim.analysis_lag_weeks
+    decision = (
+        f"each decided {lag:g} weeks after its data cut-off while enrolment goes on" if lag else "decided at once"
+    )
+    after = {
+        "overrun": "patients randomised before a stop complete follow-up and enter a final (overrun) analysis",
+        "end_follow_up": "a stop ends follow-up",
+    }[interim.on_stop]
+    return f"{len(interim.looks)} before the final analysis ({looks}), {decision}; {after}"
+
+
+def _per_look(values: float | list[float]) -> str:
+    return f"{values:g}" if isinstance(values, float | int) else ", ".join(f"{v:g}" for v in values) + " by look"
+
+
+SPENDING = {
+    "obrien_fleming": "O'Brien–Fleming-type",
+    "pocock": "Pocock-type",
+    "hsd": "Hwang–Shih–DeCani (γ = {gamma:g})",
+}
+
+
+def _interim_decisions_text(rules: Adaptation) -> str:
+    parts = []
+    if rules.efficacy is not None:
+        if rules.efficacy.thresholds is not None:
+            parts.append(f"stop for efficacy when P(effect > margin) ≥ {_per_look(rules.efficacy.thresholds)}")
+        else:
+            spending = rules.efficacy.spending
+            shape = SPENDING[spending.function].format(gamma=spending.gamma)
+            parts.append(
+                f"stop for efficacy at boundaries from {shape} alpha spending (one-sided α {spending.alpha:g})"
+            )
+        if rules.stop_on_efficacy == "all":
+            parts[-1] += " once every remaining active arm has crossed"
+    if rules.futility is not None:
+        futility = rules.futility
+        tests = []
+        if futility.thresholds is not None:
+            tests.append(f"P(effect > {futility.margin:g}) ≤ {_per_look(futility.thresholds)}")
+        if futility.predictive is not None:
+            tests.append(f"predictive probability of success ≤ {_per_look(futility.predictive)}")
+        if futility.conditional_power is not None:
+            tests.append(f"conditional power ≤ {_per_look(futility.conditional_power)}")
+        action = "drop the arm" if rules.drop_arms else "stop when every active arm is futile"
+        parts.append(f"futility when {' or '.join(tests)}: {action}")
+    if rules.keep_best_only:
+        parts.append("at the first look keep only the active arm most likely to be best")
+    if rules.response_adaptive is not None:
+        adaptive = rules.response_adaptive
+        parts.append(
+            f"response-adaptive randomisation after each look (shares ∝ P(best)^{adaptive.power:g}, at least "
+            f"{adaptive.min_allocation:.0%} each; control: {adaptive.control.replace('_', ' ')})"
+        )
+    return "; ".join(parts)
 
 
 def _effect_facts(scenario: Scenario, summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -193,6 +265,8 @@ def plan_facts(plan: AnalysisPlan | None, summary: dict[str, Any]) -> list[tuple
         elif plan.engine != "frequentist":
             facts.append(("Effect prior", _prior_text(plan)))
     facts.append(("Decision rule", f"success when {decision_text(summary)}"))
+    if plan is not None and plan.interim is not None:
+        facts.append(("Interim decisions", _interim_decisions_text(plan.interim)))
     facts.append(("Interval", f"{analysis['ci_prob']:.0%} interval of the effect (coverage is checked against it)"))
     return facts
 

@@ -17,6 +17,8 @@ from trialsim.report.content import Figure
 
 #: Okabe–Ito colours (distinguishable with colour-vision deficiencies and in greyscale print).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: Colours of a trial's stop: efficacy, futility, none (it ran to the final analysis).
+STOP_COLOURS = {"efficacy": "#009E73", "futility": "#D55E00", "": "#777777"}
 STYLE = {
     "font.size": 9,
     "axes.titlesize": 9.5,

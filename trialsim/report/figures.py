@@ -191,10 +191,21 @@ def duration_figure(run: Run) -> Figure:
     return render("duration", caption, draw, size=(9.0, 3.0), grid=(1, 2))
 
 
+def _times_to_randomise(run: Run) -> list[tuple[int, np.ndarray]]:
+    """Per design point (increasing N): N and the weeks to randomise N over the trials that randomised N (a trial
+    stopped at an interim look randomises fewer); design points where none did are left out."""
+    out = []
+    for i in run.by_size():
+        size, rows = run.points[i]["sample_size"], run.rows(i)
+        full = rows["n_randomised"].to_numpy() >= size
+        if full.any():
+            out.append((size, rows["recruitment_weeks"].to_numpy(dtype=float)[full]))
+    return out
+
+
 def recruitment_figure(run: Run) -> Figure:
     """Cumulative randomised against calendar weeks: median and 10–90% band of re-simulated trials (when the
-    scenario is known), and each design point's time to randomise N over all simulated trials (trials table)."""
-    order = run.by_size()
+    scenario is known), and each design point's time to randomise N over the trials that did (trials table)."""
 
     def draw(figure, axes):
         ax = axes[0, 0]
@@ -205,14 +216,13 @@ def recruitment_figure(run: Run) -> Figure:
             low, median, high = np.quantile(counts, [0.1, 0.5, 0.9], axis=0)
             ax.fill_between(grid, low, high, color=PALETTE[0], alpha=0.2, linewidth=0, label="10–90% of trials")
             ax.plot(grid, median, color=PALETTE[0], label=f"median ({len(weeks)} re-simulated trials)")
-        times = [run.rows(i)["recruitment_weeks"].to_numpy(dtype=float) for i in order]
-        centre = np.array([np.median(t) for t in times])
-        spread = np.array([[c - np.quantile(t, 0.1), np.quantile(t, 0.9) - c] for c, t in zip(centre, times)]).T
-        sizes = [run.points[i]["sample_size"] for i in order]
-        ax.errorbar(
-            centre, sizes, xerr=spread, fmt="o", color="black", capsize=3, markersize=4,
-            label="time to randomise N: median, 10–90% (all simulated trials)",
-        )  # fmt: skip
+        for k, (size, times) in enumerate(_times_to_randomise(run)):
+            centre = np.median(times)
+            spread = [[centre - np.quantile(times, 0.1)], [np.quantile(times, 0.9) - centre]]
+            ax.errorbar(
+                [centre], [size], xerr=spread, fmt="o", color="black", capsize=3, markersize=4,
+                label="time to randomise N: median, 10–90% (simulated trials that randomised N)" if k == 0 else None,
+            )  # fmt: skip
         ax.set_xlabel("calendar weeks since the first site could open")
         ax.set_ylabel("patients randomised")
         ax.set_ylim(bottom=0)

@@ -1,5 +1,5 @@
 """A gallery of a few simulated trials of the largest design point, simulated again from their seeds: enrolment
-by site over calendar time, outcome trajectories by arm, and dropouts.
+by site over calendar time (with the interim looks' cut-offs and a stop), outcome trajectories by arm, and dropouts.
 
 :func:`resimulate_trials` is the one place where the report runs the engine.
 """
@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from trialsim.engine.trial import Timeline
 from trialsim.inference.data import TrialData
 from trialsim.report.content import Figure
-from trialsim.report.drawing import colours, render
+from trialsim.report.drawing import STOP_COLOURS, colours, render
 from trialsim.report.run import Run
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
@@ -77,6 +77,7 @@ def gallery_figure(run: Run, index: int, data: TrialData, enrolment: Timeline) -
         ax.set_xlabel("calendar week of randomisation")
         ax.set_ylabel("site")
         ax.set_title("enrolment by site (grey: site open)")
+        _mark_looks(ax, enrolment)
 
     def trajectory_panel(ax):
         dense = data.n > RASTER_ABOVE
@@ -117,25 +118,67 @@ def gallery_figure(run: Run, index: int, data: TrialData, enrolment: Timeline) -
         handles, labels = axes[0, 1].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside upper center", ncols=len(labels))
 
-    return render(f"gallery-{index}", _caption(run, index, data), draw, size=(10.0, 3.6), grid=(1, 3))
+    return render(f"gallery-{index}", _caption(run, index, data, enrolment), draw, size=(10.0, 3.6), grid=(1, 3))
 
 
-def _caption(run: Run, index: int, data: TrialData) -> str:
-    """What happened in trial ``index``: recruitment, duration, completers, dropouts by reason, the analysis."""
+def _stop_week(timeline: Timeline) -> float:
+    return next(week for week, event, _, _ in timeline.events if event.startswith("stop_"))
+
+
+def _mark_looks(ax, timeline: Timeline) -> None:
+    """Dashed lines at the interim looks' data cut-offs and a solid line at a stop, labelled above the panel."""
+    marks = [(look["cutoff_week"], f"look {look['look'] + 1}", "#555555", "--") for look in timeline.looks]
+    marks = [mark for mark, look in zip(marks, timeline.looks) if look["look"] >= 0]  # the final analysis is the end
+    if timeline.stop:
+        marks.append((_stop_week(timeline), f"stop: {timeline.stop}", STOP_COLOURS[timeline.stop], "-"))
+    if not marks:
+        return
+    for week, _, colour, style in marks:
+        ax.axvline(week, color=colour, linestyle=style, linewidth=1.1, zorder=1)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([week for week, *_ in marks], [text for _, text, *_ in marks], rotation=90, fontsize=7)
+    for tick, (*_, colour, _) in zip(top.get_xticklabels(), marks):
+        tick.set_color(colour)
+
+
+def _looks_text(timeline: Timeline, row: pd.Series) -> str:
+    """The interim looks of a trial and how it ended, in words."""
+    looks = [look for look in timeline.looks if look["look"] >= 0]
+    if not looks:
+        return ""
+    text = " Interim looks at " + ", ".join(
+        f"week {look['cutoff_week']:.1f} ({look['n_randomised']} randomised, {look['n_completed']} completers)"
+        for look in looks
+    )
+    if timeline.stop:
+        return text + f"; stopped for {timeline.stop} at week {_stop_week(timeline):.1f} (look {row['stop_look']})."
+    return text + "; ran to the final analysis."
+
+
+def _caption(run: Run, index: int, data: TrialData, timeline: Timeline) -> str:
+    """What happened in trial ``index``: recruitment, duration, completers, dropouts by reason, interim looks and a
+    stop, the analysis."""
     rows = run.rows(run.largest)
     row = rows[rows["trial"] == index].iloc[0]
     reasons = pd.Series(data.dropout_reason[np.isfinite(data.dropout_week)]).value_counts()
     dropouts = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in reasons.items()) or "none"
     text = (
-        f"Trial {index} of N = {data.n}: randomised over {row['recruitment_weeks']:.1f} weeks at "
-        f"{np.unique(data.site).size} sites, finished after {row['duration_weeks']:.1f} weeks; "
+        f"Trial {index} of N = {row['sample_size']}: {data.n} randomised over {row['recruitment_weeks']:.1f} weeks "
+        f"at {np.unique(data.site).size} sites, finished after {row['duration_weeks']:.1f} weeks; "
         f"{int(row['n_completed'])} completers; dropouts: {dropouts}."
     )
+    text += _looks_text(timeline, row)
+    overrun = bool(timeline.stop) and run.scenario.interim.on_stop == "overrun"
     for comparison in run.points[run.largest]["comparisons"]:
         arm = comparison["arm"]
         verdict = "success" if row[f"{arm}.success"] else "no success"
         text += (
             f" {arm} vs {comparison['control']}: estimate {row[f'{arm}.estimate']:.2f} "
-            f"[{row[f'{arm}.ci_low']:.2f}, {row[f'{arm}.ci_high']:.2f}], {verdict}."
+            f"[{row[f'{arm}.ci_low']:.2f}, {row[f'{arm}.ci_high']:.2f}], {verdict}"
         )
+        if row.get(f"{arm}.dropped_look", 0) > 0:
+            text += f", dropped at look {row[f'{arm}.dropped_look']}"
+        if overrun and np.isfinite(row.get(f"{arm}.final_estimate", np.nan)):
+            text += f"; with the overrun patients {row[f'{arm}.final_estimate']:.2f}"
+        text += "."
     return text

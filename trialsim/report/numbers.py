@@ -1,15 +1,19 @@
-"""Numbers as the report shows them, read from the summary dict by JSON pointer (RFC 6901)."""
+"""Numbers as the report shows them, read from a run file's dict (summary.json, size.json) by JSON pointer
+(RFC 6901)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from trialsim.report.content import Cell
+from trialsim.report.content import SUMMARY_FILE, Cell
 
 #: How each kind of number is written.
 FORMATS = {
     "probability": "{:.3f}",
+    "threshold": "{:.4f}",
+    "coefficient": "{:.4f}",
+    "rate": "{:.3f}",
     "mcse": "{:.3f}",
     "effect": "{:.2f}",
     "signed": "{:+.2f}",
@@ -57,11 +61,17 @@ def show(value: Any, kind: str, missing: str = UNDEFINED) -> str:
     return FORMATS[kind].format(int(value) if kind == "integer" else value)
 
 
-def number(summary: dict[str, Any], path: tuple[str | int, ...], kind: str, missing: str = UNDEFINED) -> Cell:
-    """The cell of the summary's number at ``path``."""
+def number(
+    document: dict[str, Any],
+    path: tuple[str | int, ...],
+    kind: str,
+    missing: str = UNDEFINED,
+    source: str = SUMMARY_FILE,
+) -> Cell:
+    """The cell of the number at ``path`` in ``document``, the dict of the run file ``source``."""
     where = pointer(*path)
-    value = resolve(summary, where)
-    return Cell(show(value, kind, missing), where, value, muted=not defined(value))
+    value = resolve(document, where)
+    return Cell(show(value, kind, missing), where, value, muted=not defined(value), source=source)
 
 
 def label(text: str) -> Cell:

@@ -18,7 +18,8 @@ class Run:
     """A run as the report sees it.
 
     ``resimulated`` holds the first trials of the largest design point simulated again from their seeds (the
-    gallery and the recruitment curves); it is empty when the scenario is unknown.
+    gallery and the recruitment curves); it is empty when the scenario is unknown. ``size_search`` is the dict of
+    ``size.json`` when the run is the verification run of a size search (``trialsim size --out``), else ``None``.
     """
 
     summary: dict[str, Any]
@@ -27,6 +28,7 @@ class Run:
     plan: AnalysisPlan | None
     target: float
     resimulated: list[tuple[TrialData, Timeline]]
+    size_search: dict[str, Any] | None = None
 
     @property
     def points(self) -> list[dict[str, Any]]:
@@ -41,6 +43,10 @@ class Run:
     def by_size(self) -> list[int]:
         """Design-point indices in increasing sample size."""
         return sorted(range(len(self.points)), key=lambda i: self.points[i]["sample_size"])
+
+    def adaptive_points(self) -> list[int]:
+        """Indices of the design points with interim looks, in increasing sample size."""
+        return [i for i in self.by_size() if "adaptive" in self.points[i]]
 
     def rows(self, point: int, mode: str = "point") -> pd.DataFrame:
         """Trials of one design point with effects at their point values (``point``) or from the design priors."""

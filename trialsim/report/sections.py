@@ -1,15 +1,15 @@
 """The report's sections, in order. Each is a function of the run that returns a :class:`Section`, or ``None``
 when its data are absent — so a section appears exactly when the run has what it shows.
 
-To add a section (e.g. interim looks of an adaptive design), write ``def name_section(run: Run) -> Section | None``
-reading the summary fields it needs and add it to :data:`SECTIONS`.
+To add a section, write ``def name_section(run: Run) -> Section | None`` reading the summary fields it needs and add
+it to :data:`SECTIONS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from trialsim.report import figures, tables
+from trialsim.report import figures, interim_figures, interim_tables, size_search, tables
 from trialsim.report.content import Section
 from trialsim.report.design import plan_facts, scenario_facts
 from trialsim.report.gallery import GALLERY_TRIALS, gallery_figure, matches_run
@@ -34,6 +34,8 @@ def glance_section(run: Run) -> Section:
     paragraphs = [
         f"Seed {run.summary['seed']}; {trials} simulated trial{'s' * (trials != 1)} per design point. {scale}"
     ]
+    if run.size_search is not None:
+        facts.insert(0, ("Sample-size search", size_search.answer_text(run.size_search)))
     notes = [] if run.scenario is not None else [NO_MANIFEST]
     return Section("at-a-glance", "At a glance", paragraphs=paragraphs, facts=facts, notes=notes)
 
@@ -46,19 +48,21 @@ def _answer(run: Run, c: int) -> str:
     if is_null(column[0][1]):
         worst = max(column, key=power)
         text = f"type I error at most {at(worst)} (N = {worst[0]['sample_size']}); the true effect is 0"
+        if "adaptive" in worst[0]:
+            text += f"; {_cost(worst[0])}"
     else:
         reached = [pair for pair in column if power(pair) >= run.target]
         if reached:
             point = reached[0][0]
             text = (
                 f"estimated power reaches the target {run.target:g} at N = {point['sample_size']}: {at(reached[0])} "
-                f"(MCSE), median duration {show(point['duration_weeks']['median'], 'weeks')} weeks"
+                f"(MCSE), " + _cost(point)
             )
         else:
             best = max(column, key=power)
             text = (
                 f"below the target {run.target:g} at every simulated N; highest power {at(best)} at "
-                f"N = {best[0]['sample_size']}"
+                f"N = {best[0]['sample_size']}" + (f"; {_cost(best[0])}" if "adaptive" in best[0] else "")
             )
     largest = run.points[run.largest]
     comparison = largest["comparisons"][c]
@@ -66,6 +70,42 @@ def _answer(run: Run, c: int) -> str:
         assurance = f"{show(comparison['assurance'], 'probability')} ± {show(comparison['assurance_mcse'], 'mcse')}"
         text += f"; assurance {assurance} at N = {largest['sample_size']}"
     return text
+
+
+def _cost(point: dict) -> str:
+    """What a design point costs: its median duration, or with interim looks the expected N (± MCSE), the share of
+    trials stopped early and the mean duration (± MCSE)."""
+    if "adaptive" not in point:
+        return f"median duration {show(point['duration_weeks']['median'], 'weeks')} weeks"
+    adaptive = point["adaptive"]
+    n, weeks = adaptive["n_randomised"], adaptive["duration_weeks"]
+    return (
+        f"expected N {show(n['mean'], 'mean')} ± {show(n['mean_mcse'], 'mean')} with "
+        f"{show(adaptive['stopped_early'], 'percent')} of trials stopped at an interim look, mean duration "
+        f"{show(weeks['mean'], 'weeks')} ± {show(weeks['mean_mcse'], 'weeks')} weeks (median "
+        f"{show(weeks['median'], 'weeks')})"
+    )
+
+
+def size_search_section(run: Run) -> Section | None:
+    """The search of ``trialsim size`` whose verification run this is: fitted curve, answer, simulated points."""
+    size = run.size_search
+    if size is None:
+        return None
+    return Section(
+        "size-search",
+        "Sample-size search",
+        paragraphs=[
+            f"The {size_search.searched(size)} was searched for {size_search.metric_name(size)} ≥ "
+            f"{size['target']['level']:g}: a spread of values simulated with common random numbers, a monotone probit "
+            "curve fitted to every simulated trial by binomial maximum likelihood, a refined spread around its "
+            "solution, then fresh trials (another seed) at the candidate until the target lies below the one-sided "
+            "95% Monte Carlo bound. The rest of this report is that verification run, at the answer."
+        ],
+        figures=[size_search.curve_figure(size)],
+        tables=[size_search.search_table(size), size_search.points_table(size)],
+        notes=["The search noted: " + "; ".join(size["notes"]) + "."] if size["notes"] else [],
+    )
 
 
 def design_section(run: Run) -> Section:
@@ -89,6 +129,35 @@ def operating_characteristics_section(run: Run) -> Section:
         "Power, type I error and assurance",
         figures=[figures.power_figure(run)],
         tables=[tables.operating_characteristics_table(run.summary)],
+    )
+
+
+def interim_section(run: Run) -> Section | None:
+    """Interim looks of an adaptive design: stopping per look, N and duration, allocation, estimates, thresholds."""
+    if not run.adaptive_points():
+        return None
+    shares = interim_figures.share_columns(run)
+    thresholds = any("thresholds" in point for point in run.points)
+    return Section(
+        "interim-looks",
+        "Interim looks",
+        paragraphs=[
+            "At each interim look the plan analyses the data observed by its cut-off and may stop the trial for "
+            "efficacy or futility"
+            + (", drop arms or change the allocation" if shares else "")
+            + ". Each trial's estimate and success are those of the analysis that decided it, so the bias and power "
+            "above are at stopping; the bias conditional on where a trial stopped is in the last table."
+        ],
+        figures=[interim_figures.stopping_figure(run), interim_figures.n_duration_figure(run)]
+        + ([interim_figures.shares_figure(run)] if shares else [])
+        + [interim_figures.estimates_figure(run)],
+        tables=[
+            interim_tables.looks_table(run.summary),
+            interim_tables.stopping_size_table(run.summary),
+            interim_tables.allocation_table(run.summary),
+            interim_tables.estimate_by_look_table(run.summary),
+        ]
+        + ([interim_tables.thresholds_table(run.summary)] if thresholds else []),
     )
 
 
@@ -198,8 +267,10 @@ def provenance_section(run: Run) -> Section:
 
 SECTIONS: tuple[Callable[[Run], Section | None], ...] = (
     glance_section,
+    size_search_section,
     design_section,
     operating_characteristics_section,
+    interim_section,
     assurance_section,
     estimates_section,
     timeline_section,

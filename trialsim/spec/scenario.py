@@ -82,8 +82,24 @@ class Population(Strict):
 class Outcome(Strict):
     """PANSS-total trajectory model (equations in ``trialsim.world.outcome`` and the README).
 
-    The SD of change at the primary endpoint is exactly ``sd_change``; a patient random effect carries
-    ``patient_variance_fraction`` of it and an AR(1) process over visits the rest.
+    The SD of change at the primary endpoint is exactly ``sd_change`` (rater noise included: it takes its share of
+    that variance, see ``Heterogeneity.rater_sd``); a patient random effect carries ``patient_variance_fraction``
+    of the rest and an AR(1) process over visits the remainder.
+
+    Placebo response, uncertain and structured (``trialsim.world.placebo``):
+
+    - ``control_improvement_sd``: in assurance runs each trial draws its own control improvement,
+      N(control_improvement, sd²) (points). Control arms of antipsychotic trials vary widely: standardised mean
+      change −0.33, range −1.4 to 0.9 over 50 trials (Agid et al., Am J Psychiatry 2013;170:1335–1344); placebo
+      response grows with more sites and a lower chance of placebo (Rutherford et al., JAMA Psychiatry
+      2014;71:1409–1421). 0 = off. A shift common to both arms cancels out of a continuous contrast: what it
+      changes are responder rates (threshold and floor) and, through the next field, the difference itself.
+    - ``effect_loss_per_control_point``: κ, the fraction of an active arm's effect lost per point of control
+      improvement above its mean, in a trial (assurance draw) and at a site (``heterogeneity.site_sd``): the
+      effect is multiplied by max(0, 1 − κ·deviation), so the difference shrinks in high-placebo trials and sites
+      and grows in low-placebo ones, and a null effect stays null (ASSUMPTION for the value; direction from
+      Rutherford et al. 2014: as placebo response rose over the years, the response to effective doses did not).
+      0 = off.
     """
 
     sd_change: PositiveFloat = Field(15.0, description="SD of change from baseline at the primary endpoint (points)")
@@ -97,6 +113,17 @@ class Outcome(Strict):
     visit_correlation: float = Field(0.75, ge=0.0, lt=1.0, description="AR(1) correlation of residuals per week^0")
     baseline_slope: float = Field(
         0.0, ge=-1.0, le=1.0, description="extra reduction per point of baseline above the mean (points/point)"
+    )
+    control_improvement_sd: NonNegativeFloat = Field(
+        0.0,
+        le=50,
+        description="between-trial SD of the control improvement (points); drawn per trial in assurance runs",
+    )
+    effect_loss_per_control_point: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="fraction of the treatment effect lost per point of control improvement above its mean",
     )
 
 
@@ -124,17 +151,80 @@ class DesignPrior(Strict):
     sd_smd: float = Field(gt=0, le=5)
 
 
-class Monitoring(Strict):
-    """Blood monitoring of a clozapine-initiation arm and the neutropenia that stops treatment.
+class MonitoringPhase(Strict):
+    """One phase of a blood-monitoring schedule: a test every ``every_weeks`` until ``until_week`` (None = for ever)."""
 
-    Defaults: weekly ANC for 18 weeks then at least every 4 weeks (non-US label, [V]); agranulocytosis risk
-    0.0047 with peak risk in weeks 6–18 (meta-analysis 2023, [V]) — all in ../shared/evidence/trs_parameters.yaml.
+    every_weeks: float = Field(gt=0, le=52)
+    until_week: float | None = Field(None, gt=0, le=520)
+
+
+class Monitoring(Strict):
+    """Clozapine initiation in this arm: blood (ANC) monitoring and the early, clozapine-specific adverse events
+    that stop treatment (``trialsim.world.monitoring``).
+
+    ``schedule``: ``non_us_label`` (weekly for 18 weeks, then at least every 4 weeks; other-country label, e.g.
+    MIMS Malaysia), ``us_label`` (weekly for 6 months, every 2 weeks to month 12, then monthly; Clozaril US label)
+    or a list of phases. The US REMS ended on 24 February 2025; ANC monitoring stays advised in the label.
+
+    Incidences come from the arm's adverse events (library ``clozapine``: neutropenia 3.8%, severe neutropenia
+    0.9%, Myles et al., Acta Psychiatr Scand 2018, 108 studies); this block gives their timing: neutropenia onset
+    ~ Gamma(2, ``neutropenia_peak_weeks``), whose mode is the peak at one month of exposure and which is negligible
+    after a year (Myles 2018; the gamma shape 2 is an ASSUMPTION); a severe neutropenia is found at the next
+    scheduled test and stops clozapine. Myocarditis (``myocarditis`` incidence) starts between days 14 and 22
+    (Ronaldson et al., J Clin Psychiatry 2010;71:976–981: 36 of 38 cases) and stops clozapine.
     """
 
-    weekly_weeks: float = Field(18.0, ge=0, le=104)
-    then_every_weeks: float = Field(4.0, gt=0, le=52)
-    neutropenia_risk: Probability = 0.0047
-    risk_window_weeks: tuple[NonNegativeFloat, NonNegativeFloat] = (6.0, 18.0)
+    schedule: Literal["non_us_label", "us_label"] | list[MonitoringPhase] = Field(
+        "non_us_label", description="non_us_label, us_label, or a list of {every_weeks, until_week} phases"
+    )
+    neutropenia_peak_weeks: PositiveFloat = Field(4.35, le=52, description="mode of the neutropenia onset (weeks)")
+    myocarditis_onset_days: tuple[NonNegativeFloat, NonNegativeFloat] = (14.0, 22.0)
+
+    @field_validator("schedule")
+    @classmethod
+    def _phases(cls, value):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one phase")
+            ends = [phase.until_week for phase in value]
+            if any(end is None for end in ends[:-1]):
+                raise ValueError("only the last phase may run for ever (no until_week)")
+            finite = [end for end in ends if end is not None]
+            if any(b <= a for a, b in zip(finite, finite[1:])):
+                raise ValueError("until_week must increase from phase to phase")
+        return value
+
+    @field_validator("myocarditis_onset_days")
+    @classmethod
+    def _window(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[1] < value[0]:
+            raise ValueError(f"window end ({value[1]}) must not be before its start ({value[0]})")
+        return value
+
+
+class TimeCourse(Strict):
+    """When an arm's effect appears and fades (``trialsim.world.time_course``); weeks since treatment start.
+
+    The effect rises as 1 − exp(−(t − lag)/onset) after a titration lag and is normalised to the stated effect
+    at the primary endpoint, or at the end of treatment when it ends earlier; after the end it fades as
+    exp(−(t − end)/offset). Examples: ECT separates from clozapine alone by weeks 1–2 (SMD 0.54 at weeks 1–2,
+    0.88 after the course; Wang et al., J Psychiatr Res 2018;105:23–32); clozapine's response keeps growing for
+    months (Kane et al. 1988 used 6 weeks; later trials 12–29 weeks); FOCUS's CBT effect fell from 2.40 points at
+    the end of therapy (9 months) to 0.89 at 21 months (Morrison et al., Lancet Psychiatry 2018).
+    """
+
+    onset_weeks: PositiveFloat | None = Field(
+        None, le=520, description="time constant of the rise (default: outcome.onset_weeks)"
+    )
+    lag_weeks: NonNegativeFloat = Field(0.0, le=104, description="titration lag before the effect starts (weeks)")
+    treatment_weeks: PositiveFloat | None = Field(None, le=520, description="treatment ends then (default: never)")
+    offset_weeks: PositiveFloat | None = Field(
+        None, le=520, description="time constant of the fade after the end (default: the effect persists)"
+    )
+
+
+#: What can set an active arm's effect: the effect itself, or a response rate the effect is calibrated to.
+CALIBRATION_TARGETS = ("effect", "responder_rate", "responder_odds_ratio")
 
 
 class Arm(Strict):
@@ -157,8 +247,17 @@ class Arm(Strict):
     effect_negative: Effect | None = Field(None, description="effect on PANSS negative change")
     design_prior: DesignPrior | None = None
     clozapine_dependent: bool = Field(
-        False, description="benefit needs adequate clozapine levels (smokers' lower exposure reduces it)"
+        False,
+        description="the benefit needs an adequate clozapine plasma level (below clozapine.target_level_ng_ml it is "
+        "cut to clozapine.subtherapeutic_effect_ratio); outside clozapine-treated populations the arm gives clozapine",
     )
+    responder_rate: Probability | None = Field(
+        None, description="complete-data probability of response at the primary endpoint; calibrates the arm"
+    )
+    responder_odds_ratio: PositiveFloat | None = Field(
+        None, le=1000, description="odds ratio of response vs the control arm at the primary endpoint; calibrates"
+    )
+    time_course: TimeCourse | None = Field(None, description="onset, titration lag, end of treatment and fade")
     dropout: Probability | None = Field(
         None, description="fraction dropped out by the primary endpoint in this arm (overrides dropout.fraction)"
     )
@@ -182,6 +281,11 @@ class Arm(Strict):
     def _control_has_no_effect(self) -> Arm:
         if self.control and any(e is not None for e in (self.effect, self.effect_positive, self.effect_negative)):
             raise ValueError("the control arm cannot have an effect (effects are relative to control)")
+        if self.control and (self.responder_odds_ratio is not None or self.time_course is not None):
+            raise ValueError("the control arm has no responder_odds_ratio or time_course (its course is outcome's)")
+        given = [name for name in CALIBRATION_TARGETS if getattr(self, name) is not None]
+        if not self.control and len(given) > 1:
+            raise ValueError(f"give one of {', '.join(CALIBRATION_TARGETS)}, not {' and '.join(given)}")
         return self
 
 
@@ -272,22 +376,75 @@ class Subscales(Strict):
 
 
 class Heterogeneity(Strict):
-    """Sources of heterogeneity, each switchable (0 switches it off).
+    """Sources of heterogeneity, each switchable (0 or false switches it off).
 
     - ``ultra_trs_fraction``: share of patients who are clozapine-resistant (ultra-TRS); their effect is
       multiplied by ``ultra_trs_effect_ratio``. Default 0: set it for TRS populations not selected for clozapine
       resistance (40–70 % of TRS respond poorly to clozapine, [V]); the ratio 0.5 is an ASSUMPTION.
-    - ``smoker_exposure_ratio``: clozapine exposure in smokers relative to non-smokers (0.5, [D], Tsuda 2014); in
-      ``clozapine_dependent`` arms a smoker's effect is multiplied by it.
-    - ``site_sd``: SD across sites of the control (placebo) improvement, PANSS points (ASSUMPTION; 0 = off).
-    - ``rater_sd``: SD of independent rater measurement noise at each assessment, PANSS points (0 = off).
+    - ``site_sd``: SD across sites of the control (placebo) improvement, PANSS points (ASSUMPTION; 0 = off); with
+      ``outcome.effect_loss_per_control_point`` high-placebo sites also show a smaller difference.
+    - ``rater_sd``: SD of independent rater measurement noise at each assessment, PANSS points (0 = off). Published
+      SDs of change already include it, so it is split off ``outcome.sd_change`` (the true change then has SD
+      √(sd_change² − 2·rater_sd²)), not added; subscales get noise in proportion to their SD of change.
+    - ``severity_effect_interaction``: the effect grows with baseline severity, in proportion to (baseline − 20):
+      drug–placebo differences of 9.5, 13.7, 18.8 and 24.0 points at baseline PANSS 58, 75, 95 and 116
+      (Furukawa et al., JAMA Psychiatry 2015;72:14–21, acute trials) lie on 0.25·(baseline − 20). Scaled so that
+      the population-average effect is the arm's effect (ASSUMPTION: the proportion carries over to TRS).
     """
 
     ultra_trs_fraction: Probability = 0.0
     ultra_trs_effect_ratio: float = Field(0.5, ge=0, le=2)
-    smoker_exposure_ratio: float = Field(0.5, ge=0, le=1)
     site_sd: NonNegativeFloat = Field(0.0, le=50)
     rater_sd: NonNegativeFloat = Field(0.0, le=50)
+    severity_effect_interaction: bool = False
+
+
+class ClozapineExposure(Strict):
+    """Clozapine plasma levels (ng/mL) of patients on clozapine (``trialsim.world.exposure``).
+
+    Patients on clozapine: everyone when ``population.background`` is ``clozapine``, else those in
+    ``clozapine_dependent`` arms. Level = dose × C/D ratio; the C/D ratio ((ng/mL)/(mg/day)) is log-normal with mean
+    ``cd_ratio_nonsmoker`` or ``cd_ratio_smoker``. Tsuda et al. (BMJ Open 2014;4:e004216; 4 studies, 196 patients)
+    found smokers' mean C/D 1.11 lower (95% CI 0.70–1.53) and advise halving the dose in non-smokers, so the two
+    means are 2 × 1.11 = 2.22 and 1.11 (derived). Doses are either ``level_guided``, titrated towards
+    ``target_level_ng_ml`` (the TRRIP threshold of 350 ng/mL, Howes et al., Am J Psychiatry 2017;174:216–229) up
+    to ``max_dose_mg_per_day`` (900 mg/day, Clozaril label; Kane et al. 1988 "up to 900 mg/d"), or ``fixed`` at
+    ``dose_mg_per_day``. ``eligibility_min_level_ng_ml`` admits only patients with a confirmed level at or above
+    it (e.g. ≥ 350 ng/mL in the sham-ECT RCT, Schizophr Res 2024); the patients it excludes are not counted as
+    screened, so include them in ``recruitment.screen_failure``. ``smokers_quitting``: the fraction of smokers
+    who stop during the trial (uniformly in time up to the primary endpoint, ASSUMPTION), with the dose unchanged:
+    their C/D ratio rises to the non-smoker's (CYP1A2 is no longer induced), and a level rising above
+    ``alert_level_ng_ml`` (1,000 ng/mL, the AGNP laboratory alert level, Hiemke et al., Pharmacopsychiatry
+    2018;51:9–62) is recorded as the adverse event ``clozapine_level_above_alert``.
+
+    In ``clozapine_dependent`` arms a patient below the target level gets ``subtherapeutic_effect_ratio`` of the
+    effect (ASSUMPTION); other arms' effects do not depend on the level (aripiprazole, for example, is not a CYP1A2
+    substrate).
+    """
+
+    cd_ratio_nonsmoker: PositiveFloat = Field(2.22, le=20)
+    cd_ratio_smoker: PositiveFloat = Field(1.11, le=20)
+    cd_ratio_log_sd: NonNegativeFloat = Field(
+        0.45, le=3, description="between-patient SD of log C/D ratio (ASSUMPTION: CV ≈ 47%)"
+    )
+    dosing: Literal["level_guided", "fixed"] = "level_guided"
+    dose_mg_per_day: PositiveFloat = Field(400.0, le=900, description="fixed dose (ASSUMPTION: a usual 300–450 mg/day)")
+    max_dose_mg_per_day: PositiveFloat = Field(900.0, le=2000)
+    target_level_ng_ml: PositiveFloat = Field(350.0, le=5000)
+    eligibility_min_level_ng_ml: PositiveFloat | None = Field(None, le=5000)
+    subtherapeutic_effect_ratio: float = Field(0.5, ge=0, le=1)
+    smokers_quitting: Probability = 0.0
+    alert_level_ng_ml: PositiveFloat = Field(1000.0, le=10000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClozapineExposure:
+        if self.cd_ratio_smoker > self.cd_ratio_nonsmoker:
+            raise ValueError("cd_ratio_smoker must not exceed cd_ratio_nonsmoker (smoking induces CYP1A2)")
+        highest = self.target_level_ng_ml if self.dosing == "level_guided" else float("inf")
+        if self.eligibility_min_level_ng_ml is not None and self.eligibility_min_level_ng_ml > highest:
+            raise ValueError("with level_guided dosing no level exceeds target_level_ng_ml: lower "
+                             "eligibility_min_level_ng_ml or use fixed dosing")
+        return self
 
 
 class Scenario(Strict):
@@ -312,6 +469,7 @@ class Scenario(Strict):
     dropout: Dropout = Dropout()
     subscales: Subscales = Subscales()
     heterogeneity: Heterogeneity = Heterogeneity()
+    clozapine: ClozapineExposure = ClozapineExposure()
     resources: dict[str, Resource] = Field(default_factory=dict, description="per-site treatment resources by name")
     interim: Interim | None = Field(None, description="interim looks (decisions: the analysis plan's interim rules)")
     assurance: bool = Field(
@@ -352,12 +510,13 @@ class Scenario(Strict):
         if len(controls) != 1:
             problems.append(("arms", controls, "exactly one arm must have 'control: true'"))
         for i, arm in enumerate(self.arms):
-            if not arm.control and arm.effect is None and arm.intervention is None:
+            if not arm.control and all(getattr(arm, name) is None for name in (*CALIBRATION_TARGETS, "intervention")):
                 problems.append(
                     (
                         f"arms.{i}.effect",
                         None,
-                        f"active arm '{arm.name}' needs an effect (smd or points) or an intervention",
+                        f"active arm '{arm.name}' needs an effect (smd or points), a responder rate or odds ratio, "
+                        "or an intervention",
                     )
                 )
             if arm.treatment is not None and arm.treatment.resource not in self.resources:
@@ -392,9 +551,41 @@ class Scenario(Strict):
             problems.append(
                 ("recruitment.block_size", block, f"must be a multiple of sum(allocation) = {sum(self.ratio)}")
             )
+        problems += self._world_problems()
         if problems:
             raise ConsistencyError(problems)
         return self
+
+    def _world_problems(self) -> list[tuple[str, object, str]]:
+        """Cross-field rules of the world model (rater noise, responder calibration, clozapine levels)."""
+        problems: list[tuple[str, object, str]] = []
+        rater, sd = self.heterogeneity.rater_sd, self.outcome.sd_change
+        if 2 * rater**2 >= sd**2:
+            problems.append(("heterogeneity.rater_sd", rater, "rater noise at baseline and endpoint (2·rater_sd²) "
+                             f"must stay below sd_change² = {sd**2:g}: rater_sd < {sd / 2**0.5:.3g}"))
+        control = self.arms[self.control_index] if sum(arm.control for arm in self.arms) == 1 else None
+        if control is not None and control.responder_rate is not None:
+            if "control_improvement" in self.outcome.model_fields_set:
+                problems.append(("outcome.control_improvement", self.outcome.control_improvement,
+                                 "the control arm's responder_rate sets the control improvement: give one of them"))
+            if control.responder_rate in (0.0, 1.0):
+                problems.append((f"arms.{self.control_index}.responder_rate", control.responder_rate,
+                                 "must lie strictly between 0 and 1 to calibrate the control improvement"))
+        for i, arm in enumerate(self.arms):
+            if not arm.control and arm.responder_rate in (0.0, 1.0):
+                problems.append((f"arms.{i}.responder_rate", arm.responder_rate,
+                                 "must lie strictly between 0 and 1 to calibrate the arm's effect"))
+        endpoint = self.primary_endpoint.week
+        for i, arm in enumerate(self.arms):
+            course = arm.time_course
+            if course is not None and course.lag_weeks >= min(endpoint, course.treatment_weeks or endpoint):
+                problems.append((f"arms.{i}.time_course.lag_weeks", course.lag_weeks, "the effect must start before "
+                                 "the primary endpoint and before the end of treatment"))
+        if self.clozapine.eligibility_min_level_ng_ml is not None and self.population.background != "clozapine":
+            problems.append(("clozapine.eligibility_min_level_ng_ml", self.clozapine.eligibility_min_level_ng_ml,
+                             "a confirmed clozapine level at entry needs patients on clozapine "
+                             "(population.background: clozapine)"))
+        return problems
 
     # Derived quantities -------------------------------------------------------------------------------------
 

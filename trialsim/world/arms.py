@@ -15,7 +15,12 @@ endpoint, and where each came from. Values given in the scenario win; otherwise 
   either have no prior;
 - adverse events: the library's recorded ``active`` incidences for active arms; a control arm takes the mean of
   the ``control`` incidences recorded by the active arms' entries (the placebo/sham rates of the same trials).
-  An event that is not recorded for an arm is absent from its ``adverse_events``: unknown, not 0.
+  An event that is not recorded for an arm is absent from its ``adverse_events``: unknown, not 0. Arms whose
+  patients are on clozapine also record ``clozapine_level_above_alert`` when smokers may stop smoking;
+- AE discontinuation: the library's, except where the intervention added to clozapine is known to be tolerated
+  worse than alone (:data:`ON_CLOZAPINE_AE_DISCONTINUATION`, used when ``population.background`` is clozapine);
+- an arm stated as a ``responder_rate`` or ``responder_odds_ratio`` gets the effect that produces it
+  (:func:`calibrate_arms`, :mod:`trialsim.world.truth`); its subscale effects follow the total's SMD.
 """
 
 from __future__ import annotations
@@ -26,8 +31,22 @@ from functools import lru_cache
 from trialsim.evidence import Effect, EvidenceLibrary, Intervention, NormalPrior, design_prior, load_library
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.spec.scenario import Arm, Scenario
+from trialsim.world.exposure import LEVEL_ALERT_EVENT
+from trialsim.world.truth import calibrated_effects
 
 DESCRIPTION_WIDTH = 100  # characters of one describe_arm line
+
+#: AE discontinuation by the primary endpoint of an intervention added to clozapine, where the combination is
+#: tolerated worse than the intervention alone (library values come from trials without clozapine):
+#: intervention → (fraction, source).
+ON_CLOZAPINE_AE_DISCONTINUATION: dict[str, tuple[float, str]] = {
+    "xanomeline_trospium": (
+        0.45,
+        "Vadiei et al. 2025: of 20 clozapine-treated TRS patients given xanomeline-trospium, 70% stopped, 45% for "
+        "intolerability (trospium adds to clozapine's constipation); EMERGENT-1's 2% was without clozapine. The "
+        "case series' follow-up is longer than a trial's endpoint: ASSUMPTION that it applies by the endpoint",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -63,11 +82,13 @@ class ResolvedArm:
     evidence_certainty: str | None = None
     evidence_adjustments: list[str] = field(default_factory=list)
     ae_discontinuation_recorded: bool = False
+    derived_events: frozenset[str] = frozenset()
 
     @property
     def adverse_events_recorded(self) -> frozenset[str]:
-        """The adverse events with a recorded incidence for this arm (every other event: not recorded)."""
-        return frozenset(self.adverse_events)
+        """The adverse events recorded for this arm: those with an incidence, and those the world model derives
+        (``derived_events``, e.g. a clozapine level rising above the alert level); every other: not recorded."""
+        return frozenset(self.adverse_events) | self.derived_events
 
 
 def describe_arm(arm: ResolvedArm) -> str:
@@ -169,6 +190,8 @@ def _resolve_total(
         sources["effect"] = "scenario"
         if entry is not None:
             adjustments.append("effect from the scenario")
+    elif arm.responder_rate is not None or arm.responder_odds_ratio is not None:
+        total_smd = 0.0  # replaced by calibrate_arms
     else:
         assert library_prior is not None and entry is not None
         total_smd = library_prior.mean_smd
@@ -222,7 +245,10 @@ def resolve_arms(scenario: Scenario) -> list[ResolvedArm]:
                 smd, source = _subscale_smd(entry, outcome, arm.versus, total_smd)
                 effects[outcome] = smd * sd
                 sources[outcome] = source
-        discontinuation = _discontinuation(arm, entry, "active")
+        discontinuation = _discontinuation(arm, entry, "active", scenario.population.background)
+        on_clozapine = scenario.population.background == "clozapine"
+        if arm.ae_discontinuation is None and on_clozapine and arm.intervention in ON_CLOZAPINE_AE_DISCONTINUATION:
+            sources["ae_discontinuation"] = ON_CLOZAPINE_AE_DISCONTINUATION[arm.intervention][1]
         resolved.append(
             ResolvedArm(
                 name=arm.name,
@@ -242,15 +268,59 @@ def resolve_arms(scenario: Scenario) -> list[ResolvedArm]:
                 evidence_certainty=certainty,
                 evidence_adjustments=adjustments,
                 ae_discontinuation_recorded=discontinuation is not None,
+                derived_events=_derived_events(arm, scenario),
             )
         )
-    return _fill_control_rates(scenario, entries, resolved)
+    return calibrate_arms(scenario, _fill_control_rates(scenario, entries, resolved))
 
 
-def _discontinuation(arm: Arm, entry: Intervention | None, column: str) -> float | None:
-    """The arm's own override (active column only), else the library's value for ``column``, else None (unknown)."""
+def _derived_events(arm: Arm, scenario: Scenario) -> frozenset[str]:
+    """Events the world model derives for the arm: a clozapine level rising above the alert level, recorded when
+    the arm's patients are on clozapine and smokers may stop smoking."""
+    on_clozapine = scenario.population.background == "clozapine" or arm.clozapine_dependent
+    return frozenset({LEVEL_ALERT_EVENT}) if on_clozapine and scenario.clozapine.smokers_quitting > 0 else frozenset()
+
+
+def calibrate_arms(scenario: Scenario, arms: list[ResolvedArm]) -> list[ResolvedArm]:
+    """Arms stated as a ``responder_rate`` or ``responder_odds_ratio`` with the effect (points) that gives that
+    rate in this world; subscale effects not set by the scenario follow the total's SMD (ASSUMPTION)."""
+    effects = calibrated_effects(scenario)
+    out = []
+    for a, (spec, arm) in enumerate(zip(scenario.arms, arms)):
+        if a in effects:
+            points, sd = effects[a], scenario.outcome.sd_change
+            sub = scenario.subscales
+            target = (
+                f"responder rate {spec.responder_rate:g}" if spec.responder_rate is not None
+                else f"responder odds ratio {spec.responder_odds_ratio:g} vs control"
+            )
+            sources = {**arm.sources, "effect": f"calibrated to {target} ({points:.2f} points)"}
+            positive = spec.effect_positive.in_points(sub.positive_sd_change) if spec.effect_positive else None
+            negative = spec.effect_negative.in_points(sub.negative_sd_change) if spec.effect_negative else None
+            for name, given in (("panss_positive", positive), ("panss_negative", negative)):
+                if given is None:
+                    sources[name] = "same SMD as the calibrated total (ASSUMPTION)"
+            arm = replace(
+                arm,
+                effect_total=points,
+                effect_positive=positive if positive is not None else points / sd * sub.positive_sd_change,
+                effect_negative=negative if negative is not None else points / sd * sub.negative_sd_change,
+                effect_used_smd=points / sd,
+                sources=sources,
+                evidence_adjustments=[*arm.evidence_adjustments, f"effect calibrated to the {target}"],
+            )
+        out.append(arm)
+    return out
+
+
+def _discontinuation(arm: Arm, entry: Intervention | None, column: str, background: str) -> float | None:
+    """The arm's own override (active column only), else the value on clozapine where it differs
+    (:data:`ON_CLOZAPINE_AE_DISCONTINUATION`, active column), else the library's value for ``column``, else None
+    (unknown)."""
     if column == "active" and arm.ae_discontinuation is not None:
         return arm.ae_discontinuation
+    if column == "active" and background == "clozapine" and arm.intervention in ON_CLOZAPINE_AE_DISCONTINUATION:
+        return ON_CLOZAPINE_AE_DISCONTINUATION[arm.intervention][0]
     if entry is None or entry.ae_discontinuation is None:
         return None
     return entry.ae_discontinuation.active if column == "active" else entry.ae_discontinuation.control
@@ -273,7 +343,11 @@ def _fill_control_rates(
                 rates = {name: sum(v) / len(v) for name, v in pooled.items()}
             discontinuation = arm.ae_discontinuation
             if discontinuation is None:
-                values = [_discontinuation(a, e, "control") for a, e in zip(scenario.arms, entries) if not a.control]
+                values = [
+                    _discontinuation(a, e, "control", scenario.population.background)
+                    for a, e in zip(scenario.arms, entries)
+                    if not a.control
+                ]
                 recorded = [v for v in values if v is not None]
                 discontinuation = sum(recorded) / len(recorded) if recorded else None
             resolved_arm = replace(

@@ -4,12 +4,17 @@ For a patient at week t since randomisation, with shape(t) = (1 − e^{−t/τ})
 primary-endpoint week, so shape(T) = 1) and d the delay before their treatment starts (0 unless a treatment
 resource was busy):
 
-    change(t) = shape(t)·[−control − slope·(baseline − μ) + u + √(1 − f)·σ·w(t)] − effect·shape(t − d)
+    change(t) = shape(t)·[−control − slope·(baseline − μ) + u + √(1 − f)·σ·w(t)] − effect_i·course_arm(t − d)
 
-u ~ N(0, f·σ²) is a patient random effect (f = patient_variance_fraction, σ = the score's SD of change) and w a
-stationary unit-variance AR(1) process in continuous time, corr(w(t), w(s)) = ρ^{|t − s|} (weeks). The SD of
-change at the endpoint is therefore exactly σ, and change does not depend on baseline when slope = 0.
-Scores are clipped to their scale range (total 30–210, subscales 7–49). Positive effects are improvements.
+u ~ N(0, f·σ²) is a patient random effect (f = patient_variance_fraction, σ = the score's true SD of change) and
+w a stationary unit-variance AR(1) process in continuous time, corr(w(t), w(s)) = ρ^{|t − s|} (weeks). The
+observed score adds independent rater noise e(t) ~ N(0, r²) at every assessment (baseline included), so the
+observed change has variance σ² + 2r²: σ = √(sd_change² − 2r²) keeps the observed SD of change at the endpoint
+exactly ``sd_change`` (published SDs already contain rater noise); subscales get r scaled by their SD of change.
+Change does not depend on baseline when slope = 0. The effect's course per arm is :mod:`trialsim.world.time_course`
+(the control's shape unless the arm says otherwise); effect_i carries the patient's modifiers (heterogeneity,
+clozapine exposure, placebo coupling). Scores are clipped to their scale range (total 30–210, subscales 7–49).
+Positive effects are improvements.
 """
 
 from __future__ import annotations
@@ -34,11 +39,22 @@ class Trajectory:
     baseline_mean: float = 0.0
 
 
+def true_change_fraction(scenario) -> float:
+    """√(1 − 2r²/sd_change²): the true change's share of the observed SD of change (r = ``rater_sd``)."""
+    return float(np.sqrt(1.0 - 2.0 * (scenario.heterogeneity.rater_sd / scenario.outcome.sd_change) ** 2))
+
+
+def rater_sd(scenario, sd_change: float) -> float:
+    """Rater noise SD of a score whose observed SD of change is ``sd_change`` (the total's ratio r/sd_change)."""
+    return scenario.heterogeneity.rater_sd * sd_change / scenario.outcome.sd_change
+
+
 def total_trajectory(scenario) -> Trajectory:
-    """The PANSS-total trajectory parameters of a scenario (``outcome`` and the population's baseline mean)."""
+    """The PANSS-total trajectory parameters of a scenario (``outcome`` and the population's baseline mean); the SD
+    of the true change leaves room for rater noise."""
     outcome = scenario.outcome
     return Trajectory(
-        outcome.sd_change,
+        outcome.sd_change * true_change_fraction(scenario),
         outcome.onset_weeks,
         outcome.patient_variance_fraction,
         outcome.visit_correlation,
@@ -94,42 +110,11 @@ def untreated_change(
 
 
 def treated_scores(
-    params: Trajectory,
-    baseline: np.ndarray,
-    untreated: np.ndarray,
-    effect: np.ndarray,
-    visit_weeks: np.ndarray,
-    endpoint_week: float,
-    start_delay: np.ndarray | None = None,
-    response: np.ndarray | None = None,
+    params: Trajectory, baseline: np.ndarray, untreated: np.ndarray, effect: np.ndarray
 ) -> np.ndarray:
-    """Scores at every visit (clipped to the scale): the untreated change minus effect·shape(t − delay).
-
-    ``effect``: treatment effect per patient (points, positive = improvement), shape (...); ``start_delay``: weeks
-    from randomisation to the start of treatment, shape (...), or None for no delay; ``response``: shape(t) at the
-    visits when already computed.
-    """
-    if start_delay is None:
-        shape = response if response is not None else response_shape(visit_weeks, params.onset_weeks, endpoint_week)
-    else:
-        shape = response_shape(visit_weeks - start_delay[..., None], params.onset_weeks, endpoint_week)
-    return np.clip(baseline[..., None] + (untreated - effect[..., None] * shape), *params.score_range)
-
-
-def draw_scores(
-    params: Trajectory,
-    baseline: np.ndarray,
-    control_improvement: np.ndarray | float,
-    effect: np.ndarray,
-    visit_weeks: np.ndarray,
-    endpoint_week: float,
-    normals: np.ndarray,
-    start_delay: np.ndarray | None = None,
-) -> np.ndarray:
-    """Scores at every visit, shape (..., visits): :func:`untreated_change` then :func:`treated_scores`."""
-    shape = response_shape(visit_weeks, params.onset_weeks, endpoint_week)
-    untreated = untreated_change(params, baseline, control_improvement, visit_weeks, shape, normals)
-    return treated_scores(params, baseline, untreated, effect, visit_weeks, endpoint_week, start_delay, shape)
+    """Scores at every visit (clipped to the scale): baseline + untreated change − the effect at each visit
+    (points, positive = improvement, shape of ``untreated``: the patient's effect times the arm's course)."""
+    return np.clip(baseline[..., None] + (untreated - effect), *params.score_range)
 
 
 def correlated(base: np.ndarray, own: np.ndarray, correlation: float) -> np.ndarray:
