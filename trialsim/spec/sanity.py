@@ -16,10 +16,8 @@ meaningfully: the engine would crash, return NaN, or report a trial lasting mill
 - **Recruitment rate and screening.** At most :data:`MAX_RATE_PER_SITE_PER_WEEK` screened per site per week, and
   at most :data:`MAX_SCREENED` patients screened in expectation, max(sample_size) / (1 − screen_failure).
 - **Completers.** At the smallest sample size every arm expects at least :data:`MIN_COMPLETERS` completers:
-  N × allocation share × (1 − dropout) × (1 − ae_discontinuation given in the scenario) × (1 − neutropenia
-  risk), the whole risk counted even where its window ends after the endpoint.
+  N × allocation share × (1 − dropout) × (1 − ae_discontinuation given in the scenario).
 - **Follow-up.** The last visit is at most :data:`MAX_FOLLOW_UP_WEEKS` after baseline.
-- **Neutropenia risk window.** ``monitoring.risk_window_weeks`` starts no later than it ends.
 """
 
 from __future__ import annotations
@@ -188,8 +186,7 @@ def _completer_problems(scenario: Scenario) -> list[Problem]:
     size, ratio = min(scenario.sample_sizes), scenario.ratio
     problems = []
     for i, (arm, dropout) in enumerate(zip(scenario.arms, scenario.dropout_fractions())):
-        neutropenia = arm.monitoring.neutropenia_risk if arm.monitoring is not None else 0.0
-        stay = (1.0 - dropout) * (1.0 - (arm.ae_discontinuation or 0.0)) * (1.0 - neutropenia)
+        stay = (1.0 - dropout) * (1.0 - (arm.ae_discontinuation or 0.0))
         completers = size * ratio[i] / sum(ratio) * stay
         if completers < MIN_COMPLETERS:
             problems.append(
@@ -204,27 +201,11 @@ def _completer_problems(scenario: Scenario) -> list[Problem]:
     return problems
 
 
-def _schedule_problems(scenario: Scenario) -> list[Problem]:
-    problems = []
+def _follow_up_problems(scenario: Scenario) -> list[Problem]:
     last = scenario.visits_weeks[-1]
     if last > MAX_FOLLOW_UP_WEEKS:
-        problems.append(
-            Problem("", "visits_weeks", f"the last visit must be at most week {MAX_FOLLOW_UP_WEEKS:g}", last, True)
-        )
-    for i, arm in enumerate(scenario.arms):
-        if arm.monitoring is not None:
-            start, stop = arm.monitoring.risk_window_weeks
-            if stop < start:
-                problems.append(
-                    Problem(
-                        "",
-                        f"arms[{i}].monitoring.risk_window_weeks",
-                        f"window end ({stop:g}) must not be before its start ({start:g})",
-                        list(arm.monitoring.risk_window_weeks),
-                        True,
-                    )
-                )
-    return problems
+        return [Problem("", "visits_weeks", f"the last visit must be at most week {MAX_FOLLOW_UP_WEEKS:g}", last, True)]
+    return []
 
 
 def scenario_sanity(scenario: Scenario) -> list[Problem]:
@@ -234,5 +215,5 @@ def scenario_sanity(scenario: Scenario) -> list[Problem]:
         + _scale_problems(scenario)
         + _recruitment_problems(scenario)
         + _completer_problems(scenario)
-        + _schedule_problems(scenario)
+        + _follow_up_problems(scenario)
     )
