@@ -12,19 +12,36 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from trialsim.exceptions import ScenarioError
 from trialsim.results import SimulationResults
 from trialsim.spec import AnalysisPlan, Scenario
-from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
+from trialsim.spec.loading import SCENARIO, file_kind, load_design, load_plan, load_scenario, resolve_input
 from trialsim.tables import adaptive_lines, calibration_table, looks_table, size_lines
+
+
+def cap_workers(workers: Optional[int]) -> Optional[int]:
+    """``--workers``: at most the cores available to this process, with a warning on stderr when capped."""
+    from trialsim.runner import default_workers
+
+    cores = default_workers()
+    if workers is not None and workers > cores:
+        err.print(f"warning: --workers {workers} is more than the {cores} cores available; using {cores}")
+        return cores
+    return workers
+
 
 # Options shared by run, compare and stress.
 Trials = Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point (or cell)")]
 Seed = Annotated[Optional[int], typer.Option(min=0, help="master seed (default: fresh entropy, recorded in outputs)")]
-Workers = Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")]
+Workers = Annotated[
+    Optional[int],
+    typer.Option(min=1, max=1024, callback=cap_workers, help="worker processes (default and at most: all cores)"),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
 
 
@@ -57,8 +74,8 @@ def load_checked(scenario: str, plan: str | AnalysisPlan | None = None) -> tuple
 
 
 def fail(error: ScenarioError) -> typer.Exit:
-    """Print a user error without a traceback and return the exit to raise (code 2)."""
-    err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
+    """Print a user error without a traceback (its text never read as markup) and return the exit to raise (code 2)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", error.render()), highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -134,8 +151,8 @@ def print_results(results: SimulationResults) -> None:
     summary = results.summary
     analysis = summary["analysis"]
     title = (
-        f"{summary['scenario']} · plan {summary['analysis_plan']} · {summary['trials']} trials per design point · "
-        f"seed {summary['seed']}"
+        f"{escape(summary['scenario'])} · plan {escape(summary['analysis_plan'])} · {summary['trials']} trials per "
+        f"design point · seed {summary['seed']}"
     )
     assurance = summary.get("assurance", False)
     table = Table(title=title, title_justify="left")
@@ -147,7 +164,7 @@ def print_results(results: SimulationResults) -> None:
         for c in point["comparisons"]:
             row = [
                 str(point["sample_size"]),
-                f"{c['arm']} vs {c['control']}",
+                escape(f"{c['arm']} vs {c['control']}"),
                 f"{c['true_effect']:.2f}",
                 f"{c['power']:.3f}",
                 f"{c['power_mcse']:.3f}",
@@ -176,7 +193,9 @@ def print_results(results: SimulationResults) -> None:
     last = summary["design_points"][-1]
     safety = _safety_lines(last)
     if safety:
-        out.print(f"At N = {last['sample_size']} (per patient randomised): " + "; ".join(safety), highlight=False)
+        out.print(
+            f"At N = {last['sample_size']} (per patient randomised): " + escape("; ".join(safety)), highlight=False
+        )
     for point in summary["design_points"]:
         if "adaptive" in point:
             out.print(looks_table(point))
@@ -266,9 +285,9 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
         rows.setdefault(metric, [""] * len(results))[index] = text
 
     for i, result in enumerate(results):
-        table.add_column(result.summary["scenario"], justify="right")
+        table.add_column(escape(result.summary["scenario"]), justify="right")
         point = result.summary["design_points"][-1]
-        put("plan", i, result.summary["analysis_plan"])
+        put("plan", i, escape(result.summary["analysis_plan"]))
         put("N randomised", i, f"{point['expected_n']:.0f}")
         put("completers", i, f"{point['expected_completers']:.1f}")
         put("dropout", i, f"{point['dropout_fraction']:.1%}")
@@ -288,14 +307,14 @@ def comparison_table(results: list[SimulationResults], trials: int, seed: int) -
             recorded = [(k, v) for k, v in events.items() if v is not None and k != "any_teae"]
             if recorded:
                 name, value = max(recorded, key=lambda kv: kv[1])
-                put(f"{arm}: most frequent AE", i, f"{name} {value:.1%}")
+                put(f"{arm}: most frequent AE", i, escape(f"{name} {value:.1%}"))
             elif events:
                 put(f"{arm}: most frequent AE", i, "not recorded")
         for name, use in point.get("resources", {}).items():
             put(f"{name}: sessions", i, f"{use.get('sessions', 0):.0f}")
             put(f"{name}: mean wait (weeks)", i, f"{use.get('mean_wait_weeks', 0):.2f}")
     for metric, values in rows.items():
-        table.add_row(metric, *values)
+        table.add_row(escape(metric), *values)
     return table
 
 
@@ -368,9 +387,9 @@ def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Ta
             label = "type I" if null else "power"
             failed = point.get("failed_diagnostics")
             table.add_row(
-                summary["scenario"],
-                summary["analysis_plan"],
-                f"{c['arm']} vs {c['control']}",
+                escape(summary["scenario"]),
+                escape(summary["analysis_plan"]),
+                escape(f"{c['arm']} vs {c['control']}"),
                 str(point["sample_size"]),
                 f"{c['true_effect']:.2f}",
                 f"{c['power']:.3f} ({label})",
@@ -415,14 +434,14 @@ def validate(
     failed = False
     for name in files:
         try:
-            kind = "scenario" if "arms" in read_yaml(resolve_input(name, "scenarios")) else "plan"
-            if kind == "scenario":
+            kind = file_kind(name)
+            if kind == SCENARIO:
                 load_checked(name)
             else:
                 load_plan(name)
-            out.print(f"[green]ok[/] {name} ({kind})")
+            out.print(Text.assemble(("ok", "green"), f" {name} ({kind})"), highlight=False)
         except ScenarioError as error:
-            err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
+            fail(error)
             failed = True
     if failed:
         raise typer.Exit(code=2)
@@ -594,7 +613,7 @@ def main() -> None:
     try:
         app()
     except ScenarioError as error:  # a user mistake that slipped past a command's own handling
-        err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
+        fail(error)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted; nothing was written")

@@ -322,6 +322,12 @@ class Recruitment(Strict):
     fixed_interarrival: bool = Field(
         False, description="deterministic arrivals at 1/rate (for testing and planning); default Poisson"
     )
+    horizon_weeks: PositiveFloat = Field(
+        1040.0,
+        le=5200,
+        description="longest acceptable recruitment (weeks, default 20 years): a design whose median time to "
+        "randomise max(sample_size) is longer is refused (trialsim.spec.sanity)",
+    )
 
     @field_validator("activation_weeks")
     @classmethod
