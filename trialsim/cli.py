@@ -128,7 +128,7 @@ def run(
     except OSError as error:
         raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
-    out.print(f"wrote {summary_path} and {trials_path}")
+    out.print(f"wrote {summary_path} and {trials_path}", markup=False, highlight=False)
     if report:
         write_report_or_fail(out_dir)
 
@@ -423,7 +423,7 @@ def write_report_or_fail(run_dir: Path, out_file: Optional[Path] = None, target:
         path = write_report(run_dir, out_file, target=target)
     except ScenarioError as error:
         raise fail(error) from None
-    out.print(f"wrote {path}")
+    out.print(f"wrote {path}", markup=False, highlight=False)
 
 
 @app.command()
@@ -521,7 +521,7 @@ def calibrate(
                                                  sort_keys=False))
         except OSError as error:
             raise fail(ScenarioError(f"--write-plan {write_plan}: {error.strerror or error}")) from None
-        out.print(f"wrote {write_plan}")
+        out.print(f"wrote {write_plan}", markup=False, highlight=False)
 
 
 @app.command()
@@ -598,7 +598,7 @@ def size(
             reason = error.strerror or error
             raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({reason})")) from None
         out.print(f"wrote {out_dir}: size.json and the verification run at the answer (summary.json, "
-                  "trials.parquet); `trialsim report` shows it with the fitted curve")
+                  "trials.parquet); `trialsim report` shows it with the fitted curve", markup=False, highlight=False)
 
 
 def load_checked_design(scenario_obj: Scenario, plan_obj: AnalysisPlan) -> None:

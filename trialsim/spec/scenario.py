@@ -560,7 +560,7 @@ class Scenario(Strict):
         """Cross-field rules of the world model (rater noise, responder calibration, clozapine levels)."""
         problems: list[tuple[str, object, str]] = []
         rater, sd = self.heterogeneity.rater_sd, self.outcome.sd_change
-        if 2 * rater**2 >= sd**2:
+        if 2 * rater * rater >= sd * sd:  # products overflow to inf, powers raise
             problems.append(("heterogeneity.rater_sd", rater, "rater noise at baseline and endpoint (2·rater_sd²) "
                              f"must stay below sd_change² = {sd**2:g}: rater_sd < {sd / 2**0.5:.3g}"))
         control = self.arms[self.control_index] if sum(arm.control for arm in self.arms) == 1 else None
