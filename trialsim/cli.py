@@ -23,15 +23,30 @@ from trialsim.exceptions import ScenarioError
 from trialsim.layout import Column, FittedTable
 from trialsim.progress import TrialProgress, compiles_model, planned_trials
 from trialsim.spec import AnalysisPlan, Scenario
-from trialsim.spec.loading import load_design, load_plan, load_scenario, read_yaml, resolve_input
+from trialsim.spec.loading import SCENARIO, file_kind, load_design, load_plan, load_scenario, resolve_input
 
 if TYPE_CHECKING:
     from trialsim.results import SimulationResults
 
+
+def cap_workers(workers: Optional[int]) -> Optional[int]:
+    """``--workers``: at most the cores available to this process, with a warning on stderr when capped."""
+    from trialsim.runner import default_workers
+
+    cores = default_workers()
+    if workers is not None and workers > cores:
+        err.print(f"warning: --workers {workers} is more than the {cores} cores available; using {cores}")
+        return cores
+    return workers
+
+
 # Options shared by run, compare and stress.
 Trials = Annotated[int, typer.Option(min=1, max=10_000_000, help="simulated trials per design point (or cell)")]
 Seed = Annotated[Optional[int], typer.Option(min=0, help="master seed (default: fresh entropy, recorded in outputs)")]
-Workers = Annotated[Optional[int], typer.Option(min=1, max=1024, help="worker processes (default: all cores)")]
+Workers = Annotated[
+    Optional[int],
+    typer.Option(min=1, max=1024, callback=cap_workers, help="worker processes (default and at most: all cores)"),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", help="no progress bar")]
 
 
@@ -129,8 +144,8 @@ def show_plan_warnings(plan_obj: AnalysisPlan) -> AnalysisPlan:
 
 
 def fail(error: ScenarioError) -> typer.Exit:
-    """Print a user error without a traceback and return the exit to raise (code 2)."""
-    err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
+    """Print a user error without a traceback (its text never read as markup) and return the exit to raise (code 2)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", error.render()), highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -184,7 +199,7 @@ def run(
     except OSError as error:
         raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
-    out.print(f"wrote {summary_path} and {trials_path}")
+    out.print(f"wrote {summary_path} and {trials_path}", markup=False, highlight=False)
     if report:
         write_report_or_fail(out_dir)
 
@@ -324,7 +339,7 @@ def write_report_or_fail(run_dir: Path, out_file: Optional[Path] = None, target:
         path = write_report(run_dir, out_file, target=target)
     except ScenarioError as error:
         raise fail(error) from None
-    out.print(f"wrote {path}")
+    out.print(f"wrote {path}", markup=False, highlight=False)
 
 
 @app.command()
@@ -343,14 +358,12 @@ def validate(
     failed = False
     for name in files:
         try:
-            path = resolve_input(name, "scenarios")
-            if not path.exists():
-                path = resolve_input(name, "analysis")
-            if "arms" in read_yaml(path):
+            kind = file_kind(name)
+            if kind == SCENARIO:
                 scenario_obj, plan_obj = load_checked(name, None, sets)
             else:
-                show_plan_warnings(load_plan(path))
-                out.print(Text.assemble(("ok", "green"), f" {name} (plan)"), highlight=False)
+                show_plan_warnings(load_plan(name))
+                out.print(Text.assemble(("ok", "green"), f" {name} ({kind})"), highlight=False)
                 continue
         except ScenarioError as error:
             fail(error)
@@ -469,7 +482,7 @@ def calibrate(
                                                  sort_keys=False))
         except OSError as error:
             raise fail(ScenarioError(f"--write-plan {write_plan}: {error.strerror or error}")) from None
-        out.print(f"wrote {write_plan}")
+        out.print(f"wrote {write_plan}", markup=False, highlight=False)
 
 
 @app.command()
@@ -547,7 +560,7 @@ def size(
             reason = error.strerror or error
             raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({reason})")) from None
         out.print(f"wrote {out_dir}: size.json and the verification run at the answer (summary.json, "
-                  "trials.parquet); `trialsim report` shows it with the fitted curve")
+                  "trials.parquet); `trialsim report` shows it with the fitted curve", markup=False, highlight=False)
 
 
 def load_checked_design(scenario_obj: Scenario, plan_obj: AnalysisPlan) -> None:
@@ -562,7 +575,7 @@ def main() -> None:
     try:
         app()
     except ScenarioError as error:  # a user mistake that slipped past a command's own handling
-        err.print(f"[bold red]error:[/] {error.render()}", highlight=False, soft_wrap=True)
+        fail(error)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted; nothing was written")

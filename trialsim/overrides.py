@@ -3,8 +3,9 @@ files.
 
 FIELD is a dotted path into the scenario file (``recruitment.sites``, ``outcome.sd_change``); list items are
 chosen by index or, for arms, by name (``arms.1.effect.points``, ``arms.drug.dropout``). VALUE is read as YAML with
-the safe loader (``40``, ``0.25``, ``true``, ``null``, ``[100, 200]``). The scenario is validated again with every
-change, like the file; a path that is not a field of the scenario is refused with the fields allowed there.
+the project's limited safe loader (``40``, ``0.25``, ``true``, ``null``, ``[100, 200]``). The scenario is
+validated again with every change, like the file (physical sanity rules included); a path that is not a field of
+the scenario is refused with the fields allowed there.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from trialsim.exceptions import Problem, ScenarioError
-from trialsim.spec.loading import validate_model
+from trialsim.spec.loading import check_scenario
+from trialsim.spec.safe_yaml import parse_yaml
 from trialsim.spec.scenario import Scenario
 
 #: Fields --set does not change, and what to use instead.
@@ -38,10 +39,7 @@ def _parse(text: str) -> tuple[list[str], Any]:
     parts = path.strip().split(".")
     if any(not part for part in parts):
         raise _problem(text, "the field path has an empty part")
-    try:
-        return parts, yaml.safe_load(value)
-    except yaml.YAMLError as error:
-        raise _problem(text, f"the value is not valid YAML ({getattr(error, 'problem', None) or error})") from None
+    return parts, parse_yaml(value, f"--set {text}")
 
 
 def _kinds(annotation: Any) -> list[Any]:
@@ -124,4 +122,7 @@ def with_overrides(scenario: Scenario, sets: Sequence[str], file: str) -> Scenar
     data = scenario.model_dump(mode="json", exclude_unset=True)
     for text in sets:
         set_field(data, text)
-    return validate_model(Scenario, data, f"{file} with --set {' '.join(sets)}")
+    changed, problems = check_scenario(data, f"{file} with --set {' '.join(sets)}")
+    if problems:
+        raise ScenarioError(problems)
+    return changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,62 @@ BAD_SCENARIOS = {
         scenario_dict(analysis_plan="no/such/plan.yaml"),
         ["analysis_plan", "no analysis-plan file"],
     ),
+    "not a finite number": (with_plan(outcome={"sd_change": float("inf")}), ["outcome.sd_change", "finite number"]),
+    "inclusion threshold above nearly everyone": (
+        with_plan(population={"inclusion_min_panss": 200}),
+        ["population.inclusion_min_panss", "only 1.6e-07 of the distribution N(98, 20²)", "at least 0.001"],
+    ),
+    "baseline SD below one point": (
+        with_plan(population={"baseline_panss": {"mean": 98, "sd": 0.5}}),
+        ["population.baseline_panss.sd = 0.5", "at least 1 PANSS point"],
+    ),
+    "age window outside the distribution": (
+        with_plan(population={"age": {"mean": 40, "sd": 1, "min": 18, "max": 20}}),
+        ["population.age", "between age.min and age.max"],
+    ),
+    "subscale SD wider than any window": (
+        with_plan(population={"positive": {"mean": 23, "sd": 1e6}}),
+        ["population.positive", "within the subscale's 7–49"],
+    ),
+    "SD of change wider than the scale": (
+        with_plan(outcome={"sd_change": 500}),
+        ["outcome.sd_change = 500", "more than the scale's width (180 points)"],
+    ),
+    "SD of change too large to square": (
+        with_plan(outcome={"sd_change": 1e300}),
+        ["outcome.sd_change = 1e+300", "more than the scale's width"],
+    ),
+    "effect larger than the scale": (
+        with_plan(
+            outcome={"sd_change": 40},
+            arms=[{"name": "p", "control": True}, {"name": "d", "effect": {"smd": 5}}],
+        ),
+        ["arms[1].effect = 200", "more than the scale's width"],
+    ),
+    "recruitment slower than the horizon": (
+        with_plan(recruitment={"sites": 5, "rate_per_site_per_week": 1e-4}),
+        ["recruitment:", "would take about 8.14e+04 weeks", "recruitment.horizon_weeks = 1040"],
+    ),
+    "screening hundreds of thousands": (
+        with_plan(recruitment={"sites": 5, "rate_per_site_per_week": 1, "screen_failure": 0.9999}),
+        ["recruitment.screen_failure", "screening about 400,000"],
+    ),
+    "impossible screening rate": (
+        with_plan(recruitment={"sites": 5, "rate_per_site_per_week": 5000}),
+        ["recruitment.rate_per_site_per_week = 5000", "at most 1000"],
+    ),
+    "nobody completes": (
+        with_plan(dropout={"fraction": 0.99}),
+        ["arms[0]", "arm 'placebo' would have about 0.2 completers at sample size 40", "at least 2"],
+    ),
+    "allocation leaves an arm empty": (
+        with_plan(allocation=[1, 30]),
+        ["arms[0]", "about 1.3 completers", "allocation share 1/31"],
+    ),
+    "follow-up longer than 20 years": (
+        with_plan(visits_weeks=[0, 2, 6, 2000]),
+        ["visits_weeks = 2000", "at most week 1040"],
+    ),
 }
 
 BAD_TEXT = {
@@ -117,6 +174,43 @@ def test_all_problems_reported_together(tmp_path):
     fields = {p.field for p in info.value.problems}
     assert {"outcome.sd_change", "dropout.fraction", "colour"} <= fields
     assert all(p.file == str(path) for p in info.value.problems)
+
+
+def test_scenario_and_plan_problems_reported_together(tmp_path):
+    """Schema problems of the scenario and of its plan in one error; likewise sanity problems and the plan's."""
+    plan = write(tmp_path, {"name": "p", "decision": {"threshold": 1.5}}, "plan.yaml")
+    schema = write(tmp_path, scenario_dict(analysis_plan=str(plan), dropout={"fraction": 2}), "schema.yaml")
+    sanity = write(tmp_path, scenario_dict(analysis_plan="plan.yaml", outcome={"sd_change": 500}), "sanity.yaml")
+    for path, field in ((schema, "dropout.fraction"), (sanity, "outcome.sd_change")):
+        with pytest.raises(ScenarioError) as info:
+            load_design(path)
+        assert [(p.file, p.field) for p in info.value.problems] == [
+            (str(path), field),
+            (str(plan), "decision.threshold"),
+        ]
+
+
+def test_recruitment_horizon_is_configurable(tmp_path):
+    """40 patients at 5 sites screening 0.005 a week (rate_cv 0.5: median total rate 19.67 × 0.005 × 0.25 a week),
+    opening over weeks 0–12, take about 40 / 0.0246 + 6 ≈ 1,633 weeks."""
+    slow = {"sites": 5, "rate_per_site_per_week": 0.005}
+    with pytest.raises(ScenarioError, match="would take about 1.63e\\+03 weeks"):
+        load_design(write(tmp_path, with_plan(recruitment=slow)))
+    load_design(write(tmp_path, with_plan(recruitment={**slow, "horizon_weeks": 2000})))
+
+
+def test_tiny_prior_sd_is_refused(tmp_path):
+    plan = write(tmp_path, {"name": "p", "priors": {"effect": {"sd": 1e-300}}}, "plan.yaml")
+    result = runner.invoke(app, ["run", "textbook_two_arm", "--plan", str(plan)])
+    assert_clean_failure(result, ["priors.effect.sd", "greater than or equal to 0.001"])
+
+
+def test_workers_capped_at_the_cores_available(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    arguments = ["run", "textbook_two_arm", "--trials", "2", "--seed", "1", "--quiet", "--out", str(tmp_path)]
+    result = runner.invoke(app, [*arguments, "--workers", str(cores + 7)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: --workers {cores + 7} is more than the {cores} cores available; using {cores}" in result.output
 
 
 def test_cross_field_problems_reported_together(tmp_path):

@@ -61,7 +61,7 @@ def test_list_interventions_and_a_bad_kind():
 def test_validate_accepts_bundled_plan_names_and_shows_resolved_arms():
     result = invoke("validate", "ancova_vague", "aripiprazole_augmentation")
     assert result.exit_code == 0, result.output
-    assert "ok ancova_vague (plan)" in result.stdout
+    assert "ok ancova_vague (analysis plan)" in result.stdout
     assert "ok aripiprazole_augmentation (scenario; plan ancova_vague)" in result.stdout
     flat = " ".join(result.stdout.split())
     assert "aripiprazole: 0.20 SMD vs placebo (raw 0.57, low certainty; design default)" in flat
@@ -126,7 +126,7 @@ def test_set_overrides_fields_by_path_index_and_name(tmp_path):
         ("recruitment.sites", "give FIELD=VALUE"),
         ("outcome.sd_change.x=1", "outcome.sd_change is a value, not a section with fields"),
         ("analysis_plan=ancova_nuts", "use --plan"),
-        ("sample_size=[1, 2", "the value is not valid YAML"),
+        ("sample_size=[1, 2", "--set sample_size=[1, 2: invalid YAML at line 1, column 6"),
     ],
 )
 def test_set_errors_name_the_path(setting, words):

@@ -24,6 +24,7 @@ class ConsistencyError(ValueError):
 
 
 class Strict(BaseModel):
-    """Base: unknown keys rejected, instances frozen."""
+    """Base: unknown keys rejected, every float finite (NaN and ±inf rejected, also inside lists, tuples and
+    dicts), instances frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

@@ -57,7 +57,7 @@ class RobustMixture(Strict):
     (conjugate engine). The data move the weight towards the component that predicts them better."""
 
     weight: float = Field(0.2, gt=0, lt=1)
-    vague_sd: float = Field(50.0, gt=0, le=1000, description="PANSS points")
+    vague_sd: float = Field(50.0, ge=0.001, le=1000, description="PANSS points, at least 0.001 (less is a point mass)")
 
 
 class EffectPrior(Strict):
@@ -70,7 +70,7 @@ class EffectPrior(Strict):
     """
 
     mean: float = Field(0.0, ge=-100, le=100)
-    sd: float | None = Field(None, gt=0, le=1000)
+    sd: float | None = Field(None, ge=0.001, le=1000, description="PANSS points, at least 0.001 (less is a point mass)")
     sd_reference: float = Field(15.0, gt=0, le=100)
     from_library: LibraryPrior | None = None
     robust: RobustMixture | None = None

@@ -322,6 +322,12 @@ class Recruitment(Strict):
     fixed_interarrival: bool = Field(
         False, description="deterministic arrivals at 1/rate (for testing and planning); default Poisson"
     )
+    horizon_weeks: PositiveFloat = Field(
+        1040.0,
+        le=5200,
+        description="longest acceptable recruitment (weeks, default 20 years): a design whose median time to "
+        "randomise max(sample_size) is longer is refused (trialsim.spec.sanity)",
+    )
 
     @field_validator("activation_weeks")
     @classmethod
@@ -554,7 +560,7 @@ class Scenario(Strict):
         """Cross-field rules of the world model (rater noise, responder calibration, clozapine levels)."""
         problems: list[tuple[str, object, str]] = []
         rater, sd = self.heterogeneity.rater_sd, self.outcome.sd_change
-        if 2 * rater**2 >= sd**2:
+        if 2 * rater * rater >= sd * sd:  # products overflow to inf, powers raise
             problems.append(("heterogeneity.rater_sd", rater, "rater noise at baseline and endpoint (2·rater_sd²) "
                              f"must stay below sd_change² = {sd**2:g}: rater_sd < {sd / 2**0.5:.3g}"))
         control = self.arms[self.control_index] if sum(arm.control for arm in self.arms) == 1 else None
