@@ -103,6 +103,10 @@ def test_nuts_plan_that_cannot_reach_its_ess_warns(tmp_path):
            "sampler.ess_min = 400" in " ".join(result.output.split())
     quiet = invoke("validate", str(ANALYSIS / "ancova_nuts.yaml"))
     assert "warning" not in quiet.output
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    run = invoke("run", "textbook_two_arm", "--plan", str(path), "--out", str(blocked), "--trials", "1")
+    assert run.exit_code == 2 and "cannot reach sampler.ess_min = 400" in " ".join(run.output.split())
 
 
 def test_set_overrides_fields_by_path_index_and_name(tmp_path):
