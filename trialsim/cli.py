@@ -1,4 +1,4 @@
-"""Command line: ``trialsim run | compare | stress | report | validate``.
+"""Command line: ``trialsim run | compare | stress | report | validate | list | schema | calibrate | size``.
 
 User mistakes (bad files, bad arguments) print a short message and exit with code 2, never a traceback.
 """
@@ -281,7 +281,7 @@ def stress(
     sample_size: SampleSize = None,
 ) -> None:
     """Cross scenarios with analysis plans: type I error (null scenarios) or power, bias, RMSE, coverage, MCSE and
-    the share of fits failing diagnostics, per cell, at each scenario's largest sample size.
+    the share of fits failing diagnostics, per cell, at each scenario's largest sample size (or --sample-size).
 
     Use it to ask whether an analysis plan keeps its type I error and stays unbiased when dropout depends on
     outcomes: cross a scenario and its null twin (with MCAR, MAR or MNAR dropout) with several plans. Cells whose
