@@ -107,7 +107,7 @@ def expected_tables(summary: dict, size: dict | None) -> dict[str, int]:
     if size is not None:
         # target, answer, metric, MCSE, verification trials, E[N], completers, duration median and p90, trials
         # spent, grid trials, curve a and b, seed; and the target duration for a duration target
-        tables["size-search"] = 14 + (size["target"]["weeks"] is not None)
+        tables["size-search"] = 15 + (size["target"]["weeks"] is not None)
         tables["size-points"] = len(size["points"])
     return {f"table-{name}": rows for name, rows in tables.items()}
 
