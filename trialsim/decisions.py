@@ -175,7 +175,8 @@ def response_adaptive_shares(best: np.ndarray, active: np.ndarray, rule, control
     else:
         control = np.full((best.shape[0], 1), control_share)
     shares = np.concatenate([control, weight], axis=1)
-    shares /= shares.sum(axis=1, keepdims=True)
+    total = shares.sum(axis=1, keepdims=True)  # 0 when every active arm is closed: no new shares (NaN row)
+    shares = np.divide(shares, total, out=np.full_like(shares, np.nan), where=total > 0)
     floor = np.concatenate([np.zeros((best.shape[0], 1), bool), active], axis=1)
     for _ in range(len(shares[0])):
         low = floor & (shares < rule.min_allocation)
