@@ -13,7 +13,11 @@ conjugate      ancova, responder                           completers, locf, boc
 nuts           ancova, longitudinal, responder             completers/locf/bocf (ancova); observed
                                                            (longitudinal, MAR); completers (responder)
 frequentist    ancova (t-test), longitudinal (MMRM)        as for nuts
+laplace        longitudinal (approximate Bayesian MMRM)    observed (MAR)
 =============  ==========================================  ===============================================
+
+Longitudinal covariances (``covariance``): nuts — random_intercept, ar1, unstructured; frequentist and laplace —
+random_intercept (= compound_symmetry), ar1, unstructured.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pydantic import Field, model_validator
 from trialsim.spec.base import ConsistencyError, Strict
 
 Model = Literal["ancova", "longitudinal", "responder"]
-Engine = Literal["conjugate", "nuts", "frequentist"]
+Engine = Literal["conjugate", "nuts", "frequentist", "laplace"]
 MissingData = Literal["completers", "observed", "locf", "bocf"]
 Covariance = Literal["random_intercept", "ar1", "unstructured", "compound_symmetry"]
 
@@ -37,10 +41,12 @@ ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("nuts", "responder"): ("completers",),
     ("frequentist", "ancova"): ("completers", "locf", "bocf"),
     ("frequentist", "longitudinal"): ("observed",),
+    ("laplace", "longitudinal"): ("observed",),
 }
 COVARIANCES: dict[str, tuple[str, ...]] = {
     "nuts": ("random_intercept", "ar1", "unstructured"),
     "frequentist": ("random_intercept", "compound_symmetry", "ar1", "unstructured"),
+    "laplace": ("random_intercept", "compound_symmetry", "ar1", "unstructured"),
 }
 
 
@@ -131,7 +137,9 @@ class AnalysisPlan(Strict):
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
     model: Model = Field("ancova", description="ancova | longitudinal (MMRM-like) | responder")
-    engine: Engine = Field("conjugate", description="conjugate (exact) | nuts (PyMC + nutpie) | frequentist")
+    engine: Engine = Field(
+        "conjugate", description="conjugate (exact) | nuts (PyMC + nutpie) | frequentist | laplace (approximate)"
+    )
     covariance: Covariance = Field("random_intercept", description="residual structure of the longitudinal model")
     missing_data: MissingData | None = Field(
         None, description="completers | observed (all visits, MAR) | locf | bocf; default per model"
