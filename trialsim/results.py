@@ -36,7 +36,12 @@ def describe_analysis(plan: AnalysisPlan, measure: str) -> str:
         what = f"longitudinal (MMRM-like, {plan.covariance.replace('_', ' ')}) model of change in {score}"
     else:
         what = f"ANCOVA of change from baseline in {score} at the primary endpoint"
-    engine = {"conjugate": "exact conjugate posterior", "nuts": "PyMC/nutpie NUTS", "frequentist": "frequentist"}
+    engine = {
+        "conjugate": "exact conjugate posterior",
+        "nuts": "PyMC/nutpie NUTS",
+        "frequentist": "frequentist",
+        "laplace": "Laplace approximation, variance parameters integrated by importance sampling",
+    }
     return f"{what} {missing} ({engine[plan.engine]})"
 
 
