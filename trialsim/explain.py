@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 
-from trialsim.spec.plan import AnalysisPlan
+from trialsim.spec.plan import ENGINE_DESCRIPTIONS, AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
 #: Which patients' data the final analysis uses, by missing-data handling ({week}: the primary endpoint's).
@@ -85,7 +85,6 @@ def success_text(scenario: Scenario, plan: AnalysisPlan) -> str:
     return text
 
 
-ENGINES = {"conjugate": "exact conjugate posterior", "nuts": "PyMC/nutpie NUTS", "frequentist": "frequentist"}
 
 
 def data_text(scenario: Scenario, plan: AnalysisPlan) -> str:
@@ -101,7 +100,7 @@ def data_text(scenario: Scenario, plan: AnalysisPlan) -> str:
         analysis = f"longitudinal (MMRM-like, {covariance}) model of the {MEASURES[scenario.primary_endpoint.measure]}"
     else:
         analysis = f"ANCOVA of the {MEASURES[scenario.primary_endpoint.measure]} at week {week} on arm and baseline"
-    return f"{analysis[0].upper()}{analysis[1:]} ({ENGINES[plan.engine]}), on {DATA[plan.missing].format(week=week)}."
+    return f"{analysis[0].upper()}{analysis[1:]} ({ENGINE_DESCRIPTIONS[plan.engine]}), on {DATA[plan.missing].format(week=week)}."
 
 
 def prior_sentence(plan: AnalysisPlan) -> str | None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from trialsim.performance import check_performance, performance_frame
 from trialsim.spec.loading import validate_model
-from trialsim.spec.plan import AnalysisPlan
+from trialsim.spec.plan import ENGINE_DESCRIPTIONS, AnalysisPlan
 from trialsim.spec.scenario import Scenario
 
 #: File of a run directory holding the scenario and plan that produced it (see :func:`run_manifest`).
@@ -39,8 +39,7 @@ def describe_analysis(plan: AnalysisPlan, measure: str) -> str:
         what = f"longitudinal (MMRM-like, {plan.covariance.replace('_', ' ')}) model of change in {score}"
     else:
         what = f"ANCOVA of change from baseline in {score} at the primary endpoint"
-    engine = {"conjugate": "exact conjugate posterior", "nuts": "PyMC/nutpie NUTS", "frequentist": "frequentist"}
-    return f"{what} {missing} ({engine[plan.engine]})"
+    return f"{what} {missing} ({ENGINE_DESCRIPTIONS[plan.engine]})"
 
 
 def package_versions() -> dict[str, str]:

@@ -13,7 +13,11 @@ conjugate      ancova, responder                           completers, locf, boc
 nuts           ancova, longitudinal, responder             completers/locf/bocf (ancova); observed
                                                            (longitudinal, MAR); completers (responder)
 frequentist    ancova (t-test), longitudinal (MMRM)        as for nuts
+laplace        longitudinal (approximate Bayesian MMRM)    observed (MAR)
 =============  ==========================================  ===============================================
+
+Longitudinal covariances (``covariance``): nuts — random_intercept, ar1, unstructured; frequentist and laplace —
+random_intercept (= compound_symmetry), ar1, unstructured.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from trialsim.spec.adaptive import Adaptation
 from trialsim.spec.base import ConsistencyError, Strict
 
 Model = Literal["ancova", "longitudinal", "responder"]
-Engine = Literal["conjugate", "nuts", "frequentist"]
+Engine = Literal["conjugate", "nuts", "frequentist", "laplace"]
 MissingData = Literal["completers", "observed", "locf", "bocf"]
 Covariance = Literal["random_intercept", "ar1", "unstructured", "compound_symmetry"]
 
@@ -38,10 +42,19 @@ ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("nuts", "responder"): ("completers",),
     ("frequentist", "ancova"): ("completers", "locf", "bocf"),
     ("frequentist", "longitudinal"): ("observed",),
+    ("laplace", "longitudinal"): ("observed",),
+}
+#: Each engine in words, for outputs and the plain-language explanation of a plan.
+ENGINE_DESCRIPTIONS: dict[str, str] = {
+    "conjugate": "exact conjugate posterior",
+    "nuts": "PyMC/nutpie NUTS",
+    "frequentist": "frequentist",
+    "laplace": "Laplace approximation, variance parameters integrated by importance sampling",
 }
 COVARIANCES: dict[str, tuple[str, ...]] = {
     "nuts": ("random_intercept", "ar1", "unstructured"),
     "frequentist": ("random_intercept", "compound_symmetry", "ar1", "unstructured"),
+    "laplace": ("random_intercept", "compound_symmetry", "ar1", "unstructured"),
 }
 
 
@@ -137,7 +150,9 @@ class AnalysisPlan(Strict):
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
     model: Model = Field("ancova", description="ancova | longitudinal (MMRM-like) | responder")
-    engine: Engine = Field("conjugate", description="conjugate (exact) | nuts (PyMC + nutpie) | frequentist")
+    engine: Engine = Field(
+        "conjugate", description="conjugate (exact) | nuts (PyMC + nutpie) | frequentist | laplace (approximate)"
+    )
     covariance: Covariance = Field("random_intercept", description="residual structure of the longitudinal model")
     missing_data: MissingData | None = Field(
         None, description="completers | observed (all visits, MAR) | locf | bocf; default per model"
