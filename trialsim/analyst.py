@@ -168,6 +168,11 @@ class PlanAnalyst:
         final = request.look == FINAL
         posterior, extra = analyse(snapshot, job, request.trials, request.look, keep_idata=bool(final.all()))
         success = decisions.final_success(posterior, plan, self.thresholds.final)
+        trusted = decisions.trusted_fits(extra, posterior.arms, plan)
+        prob_efficacy = posterior.prob_gt_margin
+        if trusted is not None:  # a fit that failed its diagnostics neither succeeds nor crosses efficacy
+            success &= trusted
+            prob_efficacy = np.where(trusted, prob_efficacy, 0.0)
         stop = np.full(request.trials.size, CONTINUE)
         if final.all() or self.rules is None:
             return RoundResult(posterior, extra, success & ~_closed(request, self.control), stop)
@@ -202,7 +207,7 @@ class PlanAnalyst:
             best = decisions.p_best(posterior, ordered, np.delete(request.active, self.control, axis=1), seeds)
         first = np.array([j == 0 for j in look])
         actions = decisions.look_actions(
-            self.rules, posterior.prob_gt_margin, self.thresholds.looks[look], statistics, limits,
+            self.rules, prob_efficacy, self.thresholds.looks[look], statistics, limits,
             request.active, best, first, self.control,
         )
         shares = None
