@@ -1,0 +1,77 @@
+"""Benchmark: dask.distributed against the process pool and a serial run, same chunks, same numbers.
+
+    python benchmarks/bench_dask.py [--trials 20000] [--nuts-trials 400] [--workers 2] [--smoke]
+
+In process, best of one run each (the machine is shared: compare the figures of one run with each other):
+
+1. conjugate: the realistic scenario (``clozapine_augmentation``) at N = 200, ``--trials`` trials;
+2. NUTS: the textbook scenario (N = 200) with the ``ancova_nuts`` plan, ``--nuts-trials`` trials (each worker
+   compiles the model once: included in the time, as in a real run).
+
+Serial, a process pool of ``--workers`` and a dask ``LocalCluster`` of ``--workers`` single-threaded workers
+(its start-up, ≈ 2–10 s, is reported apart and excluded: a cluster serves many runs). Every table is checked to
+be identical to the serial one. Target (issue 10): dask ≥ 1.5× serial on 2 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=20_000)
+    parser.add_argument("--nuts-trials", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run of every measurement (for the test suite)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    warnings.simplefilter("ignore")
+    from distributed import LocalCluster
+
+    from trialsim.runner import run_trials
+    from trialsim.spec import load_design
+
+    conjugate = load_design("clozapine_augmentation")
+    conjugate = (conjugate[0].model_copy(update={"sample_size": 200}), conjugate[1])
+    nuts = load_design("textbook_two_arm", "ancova_nuts")
+    if args.smoke:
+        sampler = nuts[1].sampler.model_copy(update={"draws": 50, "tune": 50})
+        nuts = (nuts[0], nuts[1].model_copy(update={"sampler": sampler}))
+    cases = [("conjugate, clozapine_augmentation N=200", conjugate, 300 if args.smoke else args.trials),
+             ("NUTS ANCOVA, textbook N=200", nuts, 6 if args.smoke else args.nuts_trials)]
+    start = time.perf_counter()
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.CRITICAL)
+    print(f"dask LocalCluster of {args.workers} workers started in {time.perf_counter() - start:.1f} s (excluded)")
+    print(f"{'design':<42}{'backend':<20}{'trials':>8}{'seconds':>9}{'trials/s':>10}{'× serial':>10}  identical")
+    try:
+        for label, (scenario, plan), trials in cases:
+            runs = [("serial", dict(workers=1)), (f"process pool ({args.workers})", dict(workers=args.workers)),
+                    (f"dask ({args.workers})", dict(workers=args.workers, backend="dask",
+                                                     scheduler=cluster.scheduler_address))]
+            serial = None
+            for name, options in runs:
+                start = time.perf_counter()
+                table, _ = run_trials(scenario, plan, trials, seed=1, **options)
+                seconds = time.perf_counter() - start
+                serial = serial if serial is not None else (table, seconds)
+                same = table.drop(columns=["worker_pid", "compiles_in_worker"], errors="ignore").equals(
+                    serial[0].drop(columns=["worker_pid", "compiles_in_worker"], errors="ignore")
+                )
+                print(f"{label:<42}{name:<20}{trials:>8,}{seconds:>9.2f}{trials / seconds:>10.1f}"
+                      f"{serial[1] / seconds:>10.2f}  {same}", flush=True)
+    finally:
+        cluster.close()
+
+
+if __name__ == "__main__":
+    main()
