@@ -146,7 +146,7 @@ class DaskBackend:
     processes, or the scheduler at ``scheduler``. Each worker process keeps its compiled NUTS models for every
     later chunk (one compilation per worker); the workers must run the same package versions as this process."""
 
-    def __init__(self, workers: int, scheduler: str | None = None) -> None:
+    def __init__(self, workers: int, plan: AnalysisPlan, scheduler: str | None = None) -> None:
         from distributed import Client, LocalCluster
 
         self.cluster = None
@@ -163,18 +163,18 @@ class DaskBackend:
                 raise ScenarioError(f"--scheduler {scheduler}: cannot connect ({error})") from None
         self.client.register_plugin(_ignore_interrupts_plugin(), name="trialsim-ignore-interrupts")
         self.workers = max(1, sum(self.client.nthreads().values()))
-        self._check_versions()
+        self._check_versions(plan)
         self._pending: dict = {}
         self._job: tuple | None = None
 
-    def _check_versions(self) -> None:
+    def _check_versions(self, plan: AnalysisPlan) -> None:
         """Refuse workers whose packages differ from this process's (their numbers would differ)."""
         from trialsim.results import package_versions
 
-        here = package_versions()
+        here = package_versions(plan)
         problems = [
             Problem("--scheduler", worker, f"{name} {version} on the worker, {here.get(name)} here")
-            for worker, versions in self.client.run(package_versions).items()
+            for worker, versions in self.client.run(package_versions, plan).items()
             for name, version in versions.items()
             if here.get(name) != version
         ]
@@ -253,5 +253,5 @@ def open_backend(
     if backend not in BACKENDS:
         raise ScenarioError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
     if backend == "dask":
-        return DaskBackend(workers, scheduler)
+        return DaskBackend(workers, plan, scheduler)
     return SerialBackend() if workers <= 1 else ProcessBackend(workers, plan)

@@ -171,12 +171,16 @@ def run_or_exit(bar: Progress, opening, scenario_obj: Scenario, plan_obj: Analys
 
     task = bar.add_task(f"simulating {scenario_obj.name}", total=0)
     workers = options.pop("workers") or default_workers()
+    total = [0]
+
+    def more(trials: int) -> None:  # a precision-sized run announces each round
+        total[0] += trials
+        bar.update(task, total=total[0])
+
     try:
         return run_session(
             opening, scenario_obj, plan_obj, workers=workers, command=["trialsim", *sys.argv[1:]],
-            progress=lambda done: bar.advance(task, done),
-            total=lambda more: bar.update(task, total=bar.tasks[task].total + more),
-            **options,
+            progress=lambda done: bar.advance(task, done), total=more, **options,
         )
     except ScenarioError as error:
         raise fail(error) from None

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 #: Rows per block of a design point and effect mode (also the row-group size of trials.parquet).
-BLOCK_TRIALS = 65_536
+BLOCK_TRIALS = 16_384
 #: Row order of a trials table: design point, effect mode ("assurance" before "point"), trial index.
 ROW_ORDER = ["design_point", "effect_mode", "trial"]
 
@@ -79,7 +79,8 @@ class Column:
         self.parts: list[np.ndarray] = []
 
     def add(self, values: np.ndarray) -> None:
-        self.parts.append(np.asarray(values, dtype=float))
+        # A copy: a column of a block can be a view keeping the whole block's memory alive.
+        self.parts.append(np.array(values, dtype=float))
 
     def values(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.empty(0)

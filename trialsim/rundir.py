@@ -164,7 +164,8 @@ class RunDirectory:
             raise ScenarioError(f"{option} {self.path}: cannot write here ({error.strerror or error})") from None
 
     def is_empty(self) -> bool:
-        return not self.path.exists() or not any(self.path.iterdir())
+        """Nothing but a lock left by a session that ended before writing its manifest."""
+        return not self.path.exists() or all(entry.name == LOCK for entry in self.path.iterdir())
 
     @contextmanager
     def lock(self) -> Iterator[None]:

@@ -58,10 +58,6 @@ class Opening:
     trials: int  # trials per design point to reach (a precision run: the round in progress, or 0)
     precision: Precision | None
 
-    @property
-    def state(self) -> str:
-        return "new" if self.manifest is None else self.manifest["status"]
-
 
 def open_run(
     path: str | Path,
@@ -175,6 +171,7 @@ def run_session(
     from trialsim.runner import make_job
 
     directory, seed, precision = opening.directory, opening.seed, opening.precision
+    job = make_job(scenario, plan, seed, keep_idata, str(directory.idata_dir) if keep_idata else None)
     manifest = opening.manifest or _new_manifest(scenario, plan, seed, sources, command)
     sizes, assurance = scenario.sample_sizes, scenario.assurance
     with directory.lock():
@@ -187,8 +184,6 @@ def run_session(
         directory.write_manifest(manifest)
         directory.remove_temporary()
         _remove_unfinished_idata(directory)
-        idata = str(directory.idata_dir) if keep_idata else None
-        job = make_job(scenario, plan, seed, keep_idata, idata)
         simulation = _Simulation(directory, job, workers, backend, scheduler, memory_mb, progress, total)
         try:
             with simulation:
@@ -205,8 +200,8 @@ def run_session(
             if isinstance(error, KeyboardInterrupt):
                 done = sum(min(stop, manifest["trials"]) - min(start, manifest["trials"])
                            for spans in directory.covered().values() for start, stop in spans)
-                total = manifest["trials"] * len(segments(sizes, assurance))
-                raise RunInterrupted(directory.path, done, total) from None
+                planned = manifest["trials"] * len(segments(sizes, assurance))
+                raise RunInterrupted(directory.path, done, planned) from None
             raise
         manifest.update(status="complete", trials=trials)
         manifest["sessions"][-1]["ended_at"] = _now()

@@ -17,7 +17,6 @@ from trialsim.budget import chunk_size
 from trialsim.chunk import Chunk, idata_directory
 from trialsim.cli import app
 from trialsim.exceptions import ScenarioError
-from trialsim.performance import BLOCK_TRIALS
 from trialsim.precision import Precision, conservative_mcse
 from trialsim.results import SimulationResults, comparable, package_versions
 from trialsim.rundir import Part, RunDirectory, json_safe, trials_metadata
@@ -182,13 +181,22 @@ def test_load_refuses_mixed_files(scenario, vague_plan, tmp_path):
         SimulationResults.load(run.path)
 
 
-def test_trials_parquet_is_cut_in_fixed_row_groups(tmp_path, vague_plan):
-    """Row groups hold at most BLOCK_TRIALS rows of one design point, whatever the chunks were."""
+def test_trials_parquet_is_cut_in_fixed_row_groups(tmp_path, vague_plan, monkeypatch):
+    """Row groups hold at most BLOCK_TRIALS rows of one design point, whatever the chunks were; the summary is
+    the same as from one block (to rounding)."""
+    from trialsim import performance, rundir
+
     scenario = make_scenario(sample_size=[20, 24])
-    run_dir(tmp_path, scenario, vague_plan, 70, seed=1, workers=2)
-    groups = pq.ParquetFile(tmp_path / "trials.parquet").metadata
-    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [70, 70]
-    assert BLOCK_TRIALS >= 65_536
+    whole = run_dir(tmp_path / "whole", scenario, vague_plan, 70, seed=1, workers=2)
+    monkeypatch.setattr(rundir, "BLOCK_TRIALS", 32)
+    monkeypatch.setattr(performance, "BLOCK_TRIALS", 32)
+    cut = run_dir(tmp_path / "cut", scenario, vague_plan, 70, seed=1, workers=2)
+    groups = pq.ParquetFile(tmp_path / "cut" / "trials.parquet").metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [32, 32, 6] * 2
+    assert pd.read_parquet(tmp_path / "cut" / "trials.parquet").equals(whole.trials)
+    first, second = whole.summary["design_points"][1], cut.summary["design_points"][1]
+    assert second["comparisons"][0]["bias"] == pytest.approx(first["comparisons"][0]["bias"], rel=1e-12)
+    assert second["duration_weeks"] == first["duration_weeks"]
 
 
 def test_budget_caps_chunks_and_refuses_what_cannot_fit(vague_plan):
