@@ -3,13 +3,12 @@ for a conjugate and a NUTS plan, with one NUTS compilation per dask worker."""
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import ANALYSIS, make_scenario
+from trialsim.backends import local_cluster
 from trialsim.cli import app
 from trialsim.runner import run_trials, simulate
 from trialsim.spec.loading import load_plan
@@ -20,10 +19,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def scheduler():
     """A local cluster of 2 single-threaded worker processes, shared by the tests of this module."""
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.CRITICAL)
+    cluster = local_cluster(2)
     yield cluster.scheduler_address
     cluster.close()
 
