@@ -98,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         nuts.fit(datasets[0], seed=0)  # warm-up (first-call numba/arrow set-up)
         laplace.fit(datasets[0], seed=0)
         nuts_records, nuts_wall, nuts_cpu = best_time(
-            lambda: fit_nuts(nuts, datasets[: args.fits], seeds),
-            args.repeats,  # noqa: B023 - called right here
+            lambda nuts=nuts: fit_nuts(nuts, datasets[: args.fits], seeds),
+            args.repeats,
         )
         laplace_records, laplace_wall, laplace_cpu = best_time(
-            lambda: fit_laplace(laplace, datasets[: args.laplace_fits], seeds),
-            args.repeats,  # noqa: B023
+            lambda laplace=laplace: fit_laplace(laplace, datasets[: args.laplace_fits], seeds),
+            args.repeats,
         )
         shared = range(min(args.fits, args.laplace_fits))
         mean_gap = max(

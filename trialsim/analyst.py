@@ -175,6 +175,11 @@ class PlanAnalyst:
         final = request.look == FINAL
         posterior, extra = analyse(snapshot, job, request.trials, request.look, keep_idata=bool(final.all()))
         success = decisions.final_success(posterior, plan, self.thresholds.final)
+        trusted = decisions.trusted_fits(extra, posterior.arms, plan)
+        prob_efficacy = posterior.prob_gt_margin
+        if trusted is not None:  # a fit that failed its diagnostics neither succeeds nor crosses efficacy
+            success &= trusted
+            prob_efficacy = np.where(trusted, prob_efficacy, 0.0)
         stop = np.full(request.trials.size, CONTINUE)
         if final.all() or self.rules is None:
             return RoundResult(posterior, extra, success & ~_closed(request, self.control), stop)
@@ -209,7 +214,7 @@ class PlanAnalyst:
             best = decisions.p_best(posterior, ordered, np.delete(request.active, self.control, axis=1), seeds)
         first = np.array([j == 0 for j in look])
         actions = decisions.look_actions(
-            self.rules, posterior.prob_gt_margin, self.thresholds.looks[look], statistics, limits,
+            self.rules, prob_efficacy, self.thresholds.looks[look], statistics, limits,
             request.active, best, first, self.control,
         )
         shares = None
@@ -222,8 +227,12 @@ class PlanAnalyst:
         block = rar.block_size if rar is not None else job.scenario.recruitment.block_size or 2 * sum(
             job.scenario.ratio
         )
+        # A round can mix trials at a look with trials at their final analysis: the latter are judged by the final
+        # rule (never by a look's efficacy threshold) and take no action.
+        success = np.where(final[:, None], success & ~_closed(request, self.control), actions.crossed)
+        stop = np.where(final, CONTINUE, actions.stop)
         return RoundResult(
-            posterior, extra, actions.crossed, actions.stop, actions.drop, shares, block,
+            posterior, extra, success, stop, actions.drop, shares, block,
             futile=actions.futile, prob_futility=prob_futility, predictive=predictive, conditional_power=cp,
         )
 

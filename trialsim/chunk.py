@@ -5,7 +5,8 @@ Columns are documented in the README (``trials.parquet``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from trialsim.engine.events import FINAL, STOP_REASONS, EventTrials
 from trialsim.engine.trial import interacts, simulate_trials
 from trialsim.inference.data import TrialBatch
 
-__all__ = ["Chunk", "Job", "effect_prior_points", "simulate_chunk", "trial_seed"]
+__all__ = ["Chunk", "Job", "effect_prior_points", "idata_directory", "simulate_chunk", "trial_seed"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,17 @@ def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(trial,))
 
 
+def idata_directory(base: str | Path, chunk: Chunk) -> Path:
+    """Where the InferenceData of a chunk's trials go: one folder per design point and effect mode, so files of
+    different design points never collide (``trial_<index>.nc`` inside)."""
+    mode = "assurance" if chunk.assurance else "point"
+    return Path(base) / f"design_point_{chunk.design_point}-n{chunk.sample_size}-{mode}"
+
+
 def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
     """Simulate and analyse the trials of one chunk; one row per trial."""
+    if job.idata_dir is not None:
+        job = replace(job, idata_dir=str(idata_directory(job.idata_dir, chunk)))
     scenario = job.scenario
     world = job.world
     indices = np.arange(chunk.start, chunk.stop)
@@ -53,6 +63,9 @@ def simulate_chunk(job: Job, chunk: Chunk) -> pd.DataFrame:
         looks = np.full(indices.size, FINAL)
         posterior, extra = analyse(batch, job, indices, looks, keep_idata=True)
         success = decisions.final_success(posterior, job.plan, job.plan.decision.threshold)
+        trusted = decisions.trusted_fits(extra, posterior.arms, job.plan)
+        if trusted is not None:
+            success &= trusted
         outcome = RoundResult(posterior, extra, success, np.zeros(indices.size, int))
         columns.update(_comparison_columns(outcome, np.arange(indices.size), true_effects(batch, job)))
     else:
@@ -159,6 +172,18 @@ _LOOK_COLUMNS = {
 }
 
 
+def _look_columns(plan) -> dict[str, tuple[str, bool, bool]]:
+    """The per-look columns of the plan's rules: decided by the plan, never by the data of a chunk, so every chunk
+    of a run has the same columns."""
+    futility = plan.interim.futility
+    unused = set()
+    if futility is None:
+        unused.add("prob_effect_gt_futility_margin")
+    if futility is None or futility.predictive is None:
+        unused.add("predictive_probability")
+    return {name: spec for name, spec in _LOOK_COLUMNS.items() if name not in unused}
+
+
 def _event_columns(job: Job, trials: EventTrials, truth: np.ndarray) -> dict[str, object]:
     """Columns of the event-driven path: the deciding analysis (the stopping look, or the final analysis), each
     interim look, the stop, the final (overrun) analysis of stopped trials and the look at which arms closed."""
@@ -202,16 +227,14 @@ def _event_columns(job: Job, trials: EventTrials, truth: np.ndarray) -> dict[str
         columns[f"{tag}.n_completed"] = np.array([-1 if r is None else r.n_completed for r in records])
         stop = _gather(records, "stop", 1)[:, 0]
         columns[f"{tag}.stop"] = np.asarray(STOP_REASONS, dtype=object)[np.nan_to_num(stop).astype(int)]
-        for name, (attribute, of_posterior, boolean) in _LOOK_COLUMNS.items():
+        for name, (attribute, of_posterior, boolean) in _look_columns(job.plan).items():
             values = _gather(records, attribute, len(arms), of_posterior)
-            if np.isnan(values).all() and not boolean:
-                continue  # a rule the plan does not use
             for j, arm in enumerate(arms):
                 columns[f"{arm}.{tag}.{name}"] = values[:, j] == 1 if boolean else values[:, j]
         drops = _gather(records, "drop", n_arms) == 1
         dropped_at = np.where((dropped_at == 0) & drops, i + 1, dropped_at)
-        shares = _gather(records, "shares", n_arms)
-        if not np.isnan(shares).all():
+        if job.plan.interim.response_adaptive is not None:
+            shares = _gather(records, "shares", n_arms)
             for a, arm in enumerate(scenario.arms):
                 columns[f"{arm.name}.{tag}.share"] = shares[:, a]
     for a, arm in enumerate(scenario.arms):

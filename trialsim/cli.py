@@ -1,4 +1,4 @@
-"""Command line: ``trialsim run | compare | stress | report | validate | list | schema | calibrate | size``.
+"""Command line: ``trialsim run | compare | stress | trial | report | validate | list | schema | calibrate | size``.
 
 User mistakes (bad files, bad arguments) print a short message and exit with code 2, never a traceback.
 """
@@ -19,11 +19,20 @@ from rich.padding import Padding
 from rich.text import Text
 
 from trialsim import tables
+from trialsim.budget import DEFAULT_BUDGET_MB
 from trialsim.exceptions import ScenarioError
 from trialsim.layout import Column, FittedTable
-from trialsim.progress import TrialProgress, compiles_model, planned_trials
+from trialsim.progress import TrialProgress, compiles_model
 from trialsim.spec import AnalysisPlan, Scenario
-from trialsim.spec.loading import SCENARIO, file_kind, load_design, load_plan, load_scenario, resolve_input
+from trialsim.spec.loading import (
+    SCENARIO,
+    file_kind,
+    load_design,
+    load_plan,
+    load_scenario,
+    plan_path_for,
+    resolve_input,
+)
 
 if TYPE_CHECKING:
     from trialsim.results import SimulationResults
@@ -149,16 +158,39 @@ def fail(error: ScenarioError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+Out = Annotated[Path, typer.Option("--out", help="run directory (manifest.json, parts/, trials.parquet, summary.json)")]
+Resume = Annotated[bool, typer.Option("--resume", help="continue the interrupted run in --out")]
+Backend = Annotated[str, typer.Option(help="process (a pool on this machine) | dask (a dask.distributed cluster)")]
+Scheduler = Annotated[
+    Optional[str], typer.Option(help="dask scheduler address (default: a local cluster of --workers processes)")
+]
+MemoryMb = Annotated[
+    float, typer.Option("--memory-mb", min=1, help="memory budget of one worker's chunk of trials (MB)")
+]
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="scenario YAML file, or the name of a bundled scenario")],
     plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
-    trials: Trials = 1000,
+    trials: Annotated[
+        Optional[int],
+        typer.Option(min=1, max=10_000_000, help="trials per design point (default 1000; with --mcse: per round)"),
+    ] = None,
     seed: Seed = None,
     workers: Workers = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="directory for summary.json and trials.parquet")] = Path(
-        "trialsim-out"
-    ),
+    out_dir: Out = Path("trialsim-out"),
+    resume: Resume = False,
+    mcse: Annotated[
+        Optional[float],
+        typer.Option(min=0.0005, max=0.25, help="add rounds of trials until every power has at most this MCSE"),
+    ] = None,
+    max_trials: Annotated[
+        Optional[int], typer.Option("--max-trials", min=1, max=10_000_000, help="with --mcse: cap per design point")
+    ] = None,
+    backend: Backend = "process",
+    scheduler: Scheduler = None,
+    memory_mb: MemoryMb = DEFAULT_BUDGET_MB,
     quiet: Quiet = False,
     keep_idata: Annotated[
         int,
@@ -172,34 +204,37 @@ def run(
     report: Annotated[bool, typer.Option("--report", help="also write the HTML report OUT/report.html")] = False,
     sets: Sets = None,
 ) -> None:
-    """Simulate TRIALS trials per design point, print the operating characteristics and save them."""
-    from trialsim.runner import simulate
+    """Simulate TRIALS trials per design point into a run directory, print the operating characteristics.
+
+    The directory holds one run: run again with more --trials to grow it, --resume to continue an interrupted
+    one; anything else is refused before simulating.
+    """
+    from trialsim.session import open_run
 
     try:
         scenario_obj, plan_obj = load_checked(scenario, plan, sets)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise ScenarioError(f"--out {out_dir}: exists and is not a directory")
+        check_backend(backend, scheduler)
+        opening = open_run(
+            out_dir, scenario_obj, plan_obj, trials=trials, seed=seed, resume=resume, mcse=mcse,
+            max_trials=max_trials, memory_mb=memory_mb,
+        )
+        sources = design_sources(scenario, plan, scenario_obj, sets)
     except ScenarioError as error:
         raise fail(error) from None
-    total = planned_trials(scenario_obj, trials)
+    resume_hint = " ".join(
+        ["trialsim run", scenario, *([f"--plan {plan}"] if plan else []), *(f"--set {item}" for item in sets or []),
+         f"--out {out_dir}", "--resume"]
+    )
     with _progress(quiet, compiles_model(plan_obj)) as bar:
-        task = bar.add_task(f"simulating {scenario_obj.name}", total=total)
-        results = simulate(
-            scenario_obj,
-            plan_obj,
-            trials,
-            seed,
-            workers=workers,
-            progress=lambda done: bar.advance(task, done),
-            keep_idata=keep_idata,
-            idata_dir=str(out_dir / "idata") if keep_idata else None,
+        results = run_or_exit(
+            bar, opening, scenario_obj, plan_obj, resume_hint, workers=cap_workers(workers), backend=backend,
+            scheduler=scheduler, memory_mb=memory_mb, keep_idata=keep_idata, sources=sources,
         )
-    try:
-        summary_path, trials_path = results.save(out_dir)
-    except OSError as error:
-        raise fail(ScenarioError(f"--out {out_dir}: cannot write the results ({error.strerror or error})")) from None
     print_results(results)
-    out.print(f"wrote {summary_path} and {trials_path}", markup=False, highlight=False)
+    for line in run_lines(results.summary):
+        out.print(Text(line), highlight=False)
+    out.print(f"wrote {out_dir}: summary.json, trials.parquet (and the run's manifest.json and parts/)",
+              markup=False, highlight=False)
     if report:
         write_report_or_fail(out_dir)
 
@@ -215,6 +250,85 @@ def print_results(results: SimulationResults) -> None:
         out.print(renderable, highlight=False)
 
 
+def check_backend(backend: str, scheduler: Optional[str]) -> None:
+    """The backend option and a scheduler address only with dask (checked before anything runs)."""
+    from trialsim.backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ScenarioError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
+    if scheduler is not None and backend != "dask":
+        raise ScenarioError("--scheduler needs --backend dask")
+
+
+def design_sources(scenario: str, plan: Optional[str], scenario_obj: Scenario, sets: Optional[list[str]]) -> dict:
+    """The scenario and plan files as written (path, SHA-256, text) and the ``--set`` overrides applied to them,
+    recorded in the run's manifest (which also holds the scenario and plan as run)."""
+    import hashlib
+
+    paths = {"scenario": resolve_input(scenario, "scenarios")}
+    paths["plan"] = (
+        resolve_input(plan, "analysis") if plan else plan_path_for(scenario_obj.analysis_plan, paths["scenario"])
+    )
+    sources = {}
+    for kind, path in paths.items():
+        text = path.read_text(encoding="utf-8")
+        sources[kind] = {"path": str(path), "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
+    sources["overrides"] = list(sets or [])
+    return sources
+
+
+def run_or_exit(bar: TrialProgress, opening, scenario_obj: Scenario, plan_obj: AnalysisPlan,
+                resume_hint: Optional[str], **options) -> SimulationResults:
+    """A run-directory session with a progress bar; Ctrl-C stops it, says how to resume (``resume_hint``; None:
+    the directory is temporary) and exits with 130."""
+    from trialsim.runner import default_workers
+    from trialsim.session import RunInterrupted, run_session
+
+    workers = options.pop("workers") or default_workers()
+    task, total = None, 0
+
+    def more(trials: int) -> None:  # the trials a session has to simulate (each round of a precision-sized run)
+        nonlocal task, total
+        total += trials
+        if task is None:
+            task = bar.add_task(f"simulating {scenario_obj.name}", total=total)
+        else:
+            bar.update(task, total=total)
+
+    try:
+        return run_session(
+            opening, scenario_obj, plan_obj, workers=workers, command=["trialsim", *sys.argv[1:]],
+            progress=lambda done: bar.advance(task, done), total=more, **options,
+        )
+    except ScenarioError as error:
+        raise fail(error) from None
+    except RunInterrupted as stop:
+        bar.stop()
+        message = f"{stop}; continue with: {resume_hint}" if resume_hint else "interrupted (nothing kept without --out)"
+        err.print(Text(message), highlight=False, soft_wrap=True)
+        raise typer.Exit(code=130) from None
+
+
+def run_lines(summary: dict) -> list[str]:
+    """Lines under the tables: with several arms and assurance, P(at least one arm succeeds) under the design
+    priors (the table has it under the point effects); a precision-sized run's rule."""
+    lines = []
+    for point in summary["design_points"]:
+        if "any_success_assurance" in point:
+            lines.append(
+                f"N = {point['sample_size']}: P(at least one arm succeeds) with effects from the design priors "
+                f"{point['any_success_assurance']:.3f} ± {point['any_success_assurance_mcse']:.3f}"
+            )
+    precision = summary.get("precision")
+    if precision is not None:
+        verdict = "reached" if precision["reached"] else "NOT reached at the cap"
+        lines.append(
+            f"precision: MCSE <= {precision['mcse']:g} {verdict} with {precision['trials']:,} trials per design point "
+            f"({precision['rounds']} rounds; largest conservative MCSE {precision['largest_conservative_mcse']:.4f})"
+        )
+    return lines
+
+
 @app.command()
 def compare(
     scenarios: Annotated[list[str], typer.Argument(help="scenario files or bundled names, printed side by side")],
@@ -222,8 +336,12 @@ def compare(
     seed: Seed = None,
     workers: Workers = None,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out", help="if given, each scenario's results go to OUT/<scenario name>/")
+        Optional[Path], typer.Option("--out", help="if given, each scenario's run directory is OUT/<scenario name>/")
     ] = None,
+    resume: Resume = False,
+    backend: Backend = "process",
+    scheduler: Scheduler = None,
+    memory_mb: MemoryMb = DEFAULT_BUDGET_MB,
     quiet: Quiet = False,
     sets: Sets = None,
     sample_size: SampleSize = None,
@@ -233,37 +351,70 @@ def compare(
     Each scenario uses its own analysis plan, at the common --sample-size or at its largest sample size.
     """
     from trialsim.cells import at_largest, size_override
-    from trialsim.runner import master_seed, simulate
 
-    designs = []
+    cells = []
     try:
+        check_backend(backend, scheduler)
         for name in scenarios:
             scenario_obj, plan_obj = load_checked(name, None, (sets or []) + size_override(sample_size))
-            designs.append((at_largest(scenario_obj), plan_obj))
+            cells.append((scenario_obj.name, at_largest(scenario_obj), plan_obj))
     except ScenarioError as error:
         raise fail(error) from None
-    seed = master_seed(seed)
-    results = []
-    for scenario_obj, plan_obj in designs:
-        with _progress(quiet, compiles_model(plan_obj)) as bar:
-            task = bar.add_task(f"simulating {scenario_obj.name}", total=planned_trials(scenario_obj, trials))
-            result = simulate(
-                scenario_obj,
-                plan_obj,
-                trials,
-                seed,
-                workers=workers,
-                progress=lambda done, task=task, bar=bar: bar.advance(task, done),
-            )
-        if out_dir is not None:
-            result.save(out_dir / scenario_obj.name)
-        results.append(result)
+    results, seed = run_cells(cells, out_dir, trials, seed, resume, quiet, workers=cap_workers(workers),
+                              backend=backend, scheduler=scheduler, memory_mb=memory_mb)
     out.print(comparison_table(results, trials, seed))
 
 
 def comparison_table(results: list[SimulationResults], trials: int, seed: int) -> FittedTable:
     """Scenarios as columns, metrics as rows (last design point of each scenario)."""
     return tables.compare_output(results, trials, seed)
+
+
+def run_cells(
+    cells: list[tuple[str, Scenario, AnalysisPlan]], out_dir: Optional[Path], trials: int, seed: Optional[int],
+    resume: bool, quiet: bool, **options,
+) -> tuple[list[SimulationResults], int]:
+    """Several runs with one seed, each in its run directory ``out_dir/<name>`` (a temporary one without
+    ``out_dir``), every directory checked before the first simulation; one progress bar."""
+    import tempfile
+
+    from trialsim.session import open_run
+
+    names = [name for name, _, _ in cells]
+    with tempfile.TemporaryDirectory(prefix="trialsim-") as scratch:
+        root = out_dir if out_dir is not None else Path(scratch)
+        try:
+            if len(set(names)) < len(names):
+                raise ScenarioError(f"each run needs its own directory: {', '.join(names)} repeats a name")
+            seed = common_seed([root / name for name in names], seed)
+            openings = [
+                open_run(root / name, scenario_obj, plan_obj, trials=trials, seed=seed, resume=resume,
+                         memory_mb=options["memory_mb"])
+                for name, scenario_obj, plan_obj in cells
+            ]
+        except ScenarioError as error:
+            raise fail(error) from None
+        hint = "the same command with --resume" if out_dir is not None else None
+        with _progress(quiet, any(compiles_model(plan_obj) for _, _, plan_obj in cells)) as bar:
+            results = [
+                run_or_exit(bar, opening, scenario_obj, plan_obj, hint, **dict(options))
+                for opening, (_, scenario_obj, plan_obj) in zip(openings, cells)
+            ]
+        return results, seed
+
+
+def common_seed(directories: list[Path], seed: Optional[int]) -> int:
+    """The seed of a set of runs: the given one, else the one recorded by any of their directories (continuing
+    them), else fresh entropy."""
+    from trialsim.rundir import RunDirectory
+    from trialsim.runner import master_seed
+
+    if seed is None:
+        for directory in directories:
+            manifest = RunDirectory(directory).read_manifest()
+            if manifest is not None and "seed" in manifest:
+                return int(manifest["seed"])
+    return master_seed(seed)
 
 
 @app.command()
@@ -274,8 +425,12 @@ def stress(
     seed: Seed = None,
     workers: Workers = None,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out", help="if given, each cell's results go to OUT/<scenario>__<plan>/")
+        Optional[Path], typer.Option("--out", help="if given, each cell's run directory is OUT/<scenario>__<plan>/")
     ] = None,
+    resume: Resume = False,
+    backend: Backend = "process",
+    scheduler: Scheduler = None,
+    memory_mb: MemoryMb = DEFAULT_BUDGET_MB,
     quiet: Quiet = False,
     sets: Sets = None,
     sample_size: SampleSize = None,
@@ -289,26 +444,18 @@ def stress(
     """
     from trialsim.cells import runnable_cells, size_override
     from trialsim.overrides import with_overrides
-    from trialsim.runner import master_seed, simulate
 
     try:
+        check_backend(backend, scheduler)
         plan_objs = [show_plan_warnings(load_plan(name)) for name in plans]
         overrides = (sets or []) + size_override(sample_size)
         scenario_objs = [with_overrides(load_scenario(name), overrides, name) for name in scenarios]
-        cells, skipped = runnable_cells(scenario_objs, plan_objs)
+        runnable, skipped = runnable_cells(scenario_objs, plan_objs)
     except ScenarioError as error:
         raise fail(error) from None
-    seed = master_seed(seed)
-    results = []
-    with _progress(quiet, any(compiles_model(plan_obj) for _, plan_obj in cells)) as bar:
-        task = bar.add_task("stress test", total=sum(planned_trials(scenario_obj, trials) for scenario_obj, _ in cells))
-        for scenario_obj, plan_obj in cells:
-            result = simulate(
-                scenario_obj, plan_obj, trials, seed, workers=workers, progress=lambda done: bar.advance(task, done)
-            )
-            if out_dir is not None:
-                result.save(out_dir / f"{scenario_obj.name}__{plan_obj.name}")
-            results.append(result)
+    cells = [(f"{scenario_obj.name}__{plan_obj.name}", scenario_obj, plan_obj) for scenario_obj, plan_obj in runnable]
+    results, seed = run_cells(cells, out_dir, trials, seed, resume, quiet, workers=cap_workers(workers),
+                              backend=backend, scheduler=scheduler, memory_mb=memory_mb)
     out.print(stress_table(results, trials, seed))
     for line in skipped:
         out.print(Text(f"skipped {line}", style="yellow"), highlight=False)
@@ -317,6 +464,81 @@ def stress(
 def stress_table(results: list[SimulationResults], trials: int, seed: int) -> Group:
     """One table per scenario, one row per plan and comparison."""
     return Group(*tables.stress_output(results, trials, seed))
+
+
+@app.command()
+def trial(
+    source: Annotated[str, typer.Argument(help="a run directory, or a scenario file or bundled scenario name")],
+    index: Annotated[int, typer.Option("--index", min=0, help="the trial's index (column `trial` of trials.parquet)")],
+    seed: Seed = None,
+    design_point: Annotated[
+        Optional[int],
+        typer.Option("--design-point", min=0, help="position in the scenario's sample sizes (column `design_point`; "
+                     "default: the largest N)"),
+    ] = None,
+    assurance: Annotated[
+        bool, typer.Option("--assurance", help="the trial with effects from the design priors")
+    ] = False,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="analysis-plan file overriding the scenario's")] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="write its per-patient table, event log and analysis here")
+    ] = None,
+) -> None:
+    """Simulate trial INDEX of a run again, exactly: its patients, events and analysis (its row of trials.parquet).
+
+    SOURCE is the run directory (its scenario, plan and seed are used) or the scenario with --seed.
+    """
+    from trialsim.runner import rerun_trial
+    from trialsim.trial_view import TrialView
+
+    try:
+        scenario_obj, plan_obj, seed = trial_source(source, plan, seed)
+        sizes = scenario_obj.sample_sizes
+        point = sizes.index(max(sizes)) if design_point is None else design_point
+        if point >= len(sizes):
+            raise ScenarioError(f"--design-point {point}: the scenario has {len(sizes)} (0 to {len(sizes) - 1}; "
+                                f"sample sizes {sizes})")
+        if assurance and not scenario_obj.assurance:
+            raise ScenarioError("--assurance: the scenario has no assurance runs (assurance: false)")
+        if out_dir is not None:
+            from trialsim.rundir import RunDirectory
+
+            RunDirectory(out_dir).check_writable()
+        data, timeline, row = rerun_trial(scenario_obj, plan_obj, seed, index, sizes[point], assurance=assurance)
+    except ScenarioError as error:
+        raise fail(error) from None
+    view = TrialView(scenario_obj.name, plan_obj.name, seed, point, sizes[point], assurance, index, data, timeline,
+                     row)
+    out.print(view.render(), highlight=False)
+    if out_dir is not None:
+        try:
+            paths = view.write(out_dir)
+        except OSError as error:
+            raise fail(ScenarioError(f"--out {out_dir}: cannot write ({error.strerror or error})")) from None
+        out.print("wrote " + ", ".join(str(path) for path in paths), highlight=False)
+
+
+def trial_source(source: str, plan: Optional[str], seed: Optional[int]) -> tuple[Scenario, AnalysisPlan, int]:
+    """The scenario, plan and seed of a run directory (its manifest), or of a scenario with --seed."""
+    from trialsim.rundir import FORMAT, RunDirectory
+    from trialsim.spec.loading import validate_model
+
+    directory = RunDirectory(source)
+    manifest = directory.read_manifest() if directory.path.is_dir() else None
+    if manifest is None:
+        if seed is None:
+            raise ScenarioError("--seed: give the run's master seed (in its table title and summary.json), or the "
+                                "run directory instead of the scenario")
+        return *load_checked(source, plan), seed
+    if manifest.get("format") != FORMAT or "scenario" not in manifest:
+        raise ScenarioError(f"{source}: its manifest.json does not record a run; give the scenario and --seed")
+    if plan is not None:
+        raise ScenarioError("--plan: a run directory re-runs its own plan; give the scenario to use another")
+    if seed is not None and seed != manifest["seed"]:
+        raise ScenarioError(f"--seed {seed}: the run in {source} has seed {manifest['seed']}")
+    where = str(directory.manifest_path)
+    scenario_obj = validate_model(Scenario, manifest["scenario"], where)
+    return scenario_obj, validate_model(AnalysisPlan, manifest["plan"], where), int(manifest["seed"])
 
 
 @app.command(name="report")
@@ -578,7 +800,7 @@ def main() -> None:
         fail(error)
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted; nothing was written")
+        err.print("interrupted")
         sys.exit(130)
 
 

@@ -113,6 +113,16 @@ def final_success(posterior: ComparisonPosterior, plan: AnalysisPlan, threshold:
     return success & posterior.valid[:, None]
 
 
+def trusted_fits(extra: dict, arms: tuple[str, ...], plan: AnalysisPlan) -> np.ndarray | None:
+    """(trials, comparisons) fits whose decision stands under the plan's ``sampler.failed_fit`` policy: with
+    ``no_success`` (default) a fit that failed its diagnostics (``<arm>.diagnostics_ok`` False) cannot succeed;
+    ``None`` when nothing is masked (batched engines have no diagnostics, or the policy keeps every decision)."""
+    columns = [f"{arm}.diagnostics_ok" for arm in arms]
+    if plan.sampler.failed_fit == "keep" or not all(column in extra for column in columns):
+        return None
+    return np.stack([np.asarray(extra[column], dtype=bool) for column in columns], axis=1)
+
+
 def prob_greater(posterior: ComparisonPosterior, value: float, margin: float) -> np.ndarray:
     """P(effect > value): exact when ``value`` is the decision margin; the Student-t marginal when the posterior has
     degrees of freedom (conjugate ANCOVA), else a normal approximation N(mean, sd²)."""

@@ -100,7 +100,8 @@ def data_text(scenario: Scenario, plan: AnalysisPlan) -> str:
         analysis = f"longitudinal (MMRM-like, {covariance}) model of the {MEASURES[scenario.primary_endpoint.measure]}"
     else:
         analysis = f"ANCOVA of the {MEASURES[scenario.primary_endpoint.measure]} at week {week} on arm and baseline"
-    return f"{analysis[0].upper()}{analysis[1:]} ({ENGINE_DESCRIPTIONS[plan.engine]}), on {DATA[plan.missing].format(week=week)}."
+    data = DATA[plan.missing].format(week=week)
+    return f"{analysis[0].upper()}{analysis[1:]} ({ENGINE_DESCRIPTIONS[plan.engine]}), on {data}."
 
 
 def prior_sentence(plan: AnalysisPlan) -> str | None:

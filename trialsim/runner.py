@@ -1,4 +1,4 @@
-"""Run many simulated trials: seeds, chunks, worker processes, progress.
+"""Run many simulated trials in memory: seeds, chunks, backends, progress; one trial again by its index.
 
 Seed discipline: one master seed → trial k of every design point gets the child
 ``SeedSequence(seed, spawn_key=(k,))`` (identical to ``SeedSequence(seed).spawn(trials)[k]``), assigned by trial
@@ -9,22 +9,25 @@ same seed at every design point (common random numbers), which smooths power cur
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import replace
-from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 import pandas as pd
 
 from trialsim.analyst import PlanAnalyst
+from trialsim.backends import open_backend
+from trialsim.budget import DEFAULT_BUDGET_MB, check_budget
+from trialsim.budget import chunk_size as budget_chunk_size
 from trialsim.chunk import Chunk, Job, effect_prior_points, simulate_chunk, trial_seed
 from trialsim.decisions import interim_problems
 from trialsim.engine.cohort import World
 from trialsim.engine.trial import Timeline, interacts, simulate_trial
 from trialsim.exceptions import Problem, ScenarioError
 from trialsim.inference.data import TrialData
+from trialsim.performance import ROW_ORDER
 from trialsim.results import SimulationResults
+from trialsim.rundir import EXECUTION_COLUMNS
 from trialsim.spec.plan import AnalysisPlan
 from trialsim.spec.scenario import Scenario
 from trialsim.world.truth import responder_rates
@@ -42,48 +45,18 @@ def master_seed(seed: int | None) -> int:
     return int(np.random.SeedSequence().entropy)
 
 
-def plan_chunks(sample_sizes: list[int], trials: int, chunk_size: int, assurance: bool = False) -> list[Chunk]:
-    """Split every design point's trials (and their assurance twins) into chunks of at most ``chunk_size``."""
+def plan_chunks(
+    sample_sizes: list[int], trials: int, chunk_size: int | list[int], assurance: bool = False
+) -> list[Chunk]:
+    """Split every design point's trials (and their assurance twins) into chunks of at most ``chunk_size`` (one
+    size, or one per design point)."""
+    sizes = chunk_size if isinstance(chunk_size, list) else [chunk_size] * len(sample_sizes)
     chunks = []
     for point, size in enumerate(sample_sizes):
-        for mode in (False, True) if assurance else (False,):
-            for start in range(0, trials, chunk_size):
-                chunks.append(Chunk(point, size, start, min(start + chunk_size, trials), mode))
+        for mode in (True, False) if assurance else (False,):
+            for start in range(0, trials, sizes[point]):
+                chunks.append(Chunk(point, size, start, min(start + sizes[point], trials), mode))
     return chunks
-
-
-def start_method(plan: AnalysisPlan) -> str:
-    """``fork`` for the numpy-only engines (cheapest start); ``forkserver`` for NUTS, so workers never inherit a
-    parent's PyMC/pytensor state (compiled models, threads) and each compiles its own model once."""
-    methods = get_all_start_methods()
-    if plan.engine == "nuts" and "forkserver" in methods:
-        return "forkserver"
-    return "fork" if "fork" in methods else "spawn"
-
-
-def _worker_init() -> None:
-    # One thread per worker process: the parallelism is across trials.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-
-def _run_chunks(
-    job: Job, chunks: list[Chunk], workers: int, progress: ProgressCallback | None
-) -> Iterator[pd.DataFrame]:
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            frame = simulate_chunk(job, chunk)
-            if progress:
-                progress(chunk.stop - chunk.start)
-            yield frame
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context(start_method(job.plan)), initializer=_worker_init) as pool:
-        futures = {pool.submit(simulate_chunk, job, chunk): chunk for chunk in chunks}
-        for future in as_completed(futures):
-            chunk = futures[future]
-            if progress:
-                progress(chunk.stop - chunk.start)
-            yield future.result()
 
 
 def check_design(scenario: Scenario, plan: AnalysisPlan) -> World:
@@ -192,27 +165,38 @@ def run_trials(
     progress: ProgressCallback | None = None,
     keep_idata: int = 0,
     idata_dir: str | None = None,
+    backend: str = "process",
+    scheduler: str | None = None,
+    memory_mb: float = DEFAULT_BUDGET_MB,
 ) -> tuple[pd.DataFrame, int]:
-    """Simulate ``trials`` trials at each design point; returns (one row per trial, the master seed used).
+    """Simulate ``trials`` trials at each design point in memory; returns (one row per trial, the master seed).
 
-    Rows are sorted by design point and trial index, so the table is identical for any ``workers`` and
-    ``chunk_size``. With a NUTS plan, the InferenceData of trials 0 … ``keep_idata`` − 1 (of every design point)
-    are written to ``idata_dir`` as ArviZ netCDF files.
+    Rows are sorted by design point, effect mode and trial index, so the table is identical for any ``workers``,
+    ``chunk_size`` and ``backend`` (``process``: a process pool, or this process for one worker; ``dask``: a
+    dask.distributed cluster, see :mod:`trialsim.backends`). Chunks are sized to the memory budget
+    (:mod:`trialsim.budget`). With a NUTS plan, the InferenceData of trials 0 … ``keep_idata`` − 1 are written
+    under ``idata_dir`` (one folder per design point and effect mode) as ArviZ netCDF files. For runs too large
+    for memory, or that must survive interruption, use a run directory (:mod:`trialsim.session`).
     """
     if trials < 1:
         raise ValueError("trials must be at least 1")
+    check_budget(scenario, memory_mb)
     seed = master_seed(seed)
     workers = default_workers() if workers is None else max(1, workers)
-    if chunk_size is None:
-        # Enough chunks to balance the pool and show progress, large enough to amortise batching; per-trial
-        # engines (NUTS, frequentist) gain nothing from large chunks and want finer progress.
-        smallest, largest = (25, 500) if plan.engine == "conjugate" else (4, 50)
-        chunk_size = max(smallest, min(largest, -(-trials // (4 * workers))))
-    chunks = plan_chunks(scenario.sample_sizes, trials, chunk_size, scenario.assurance)
+    sizes = [
+        chunk_size or budget_chunk_size(scenario, plan, size, trials, workers, memory_mb)
+        for size in scenario.sample_sizes
+    ]
+    chunks = plan_chunks(scenario.sample_sizes, trials, sizes, scenario.assurance)
     job = make_job(scenario, plan, seed, keep_idata, idata_dir)
-    frames = list(_run_chunks(job, chunks, workers, progress))
-    table = pd.concat(frames, ignore_index=True)
-    table = table.sort_values(["design_point", "effect_mode", "trial"], kind="stable")
+    frames = []
+    pool_workers = workers if len(chunks) > 1 or backend == "dask" else 1
+    with open_backend(backend, pool_workers, plan, scheduler) as runner:
+        for chunk, frame in runner.run(job, chunks):
+            frames.append(frame)
+            if progress:
+                progress(chunk.stop - chunk.start)
+    table = pd.concat(frames, ignore_index=True).sort_values(ROW_ORDER, kind="stable")
     return table.reset_index(drop=True), seed
 
 
@@ -236,7 +220,7 @@ def rerun_trial(
     analyst = PlanAnalyst(job, size, index) if interacts(scenario) else None
     data, timeline = simulate_trial(scenario, size, trial_seed(seed, index), analyst=analyst, assurance=assurance)
     row = simulate_chunk(job, Chunk(sizes.index(size), size, index, index + 1, assurance))
-    return data, timeline, row
+    return data, timeline, row.drop(columns=[c for c in EXECUTION_COLUMNS if c in row])
 
 
 def simulate(
@@ -250,8 +234,11 @@ def simulate(
     progress: ProgressCallback | None = None,
     keep_idata: int = 0,
     idata_dir: str | None = None,
+    backend: str = "process",
+    scheduler: str | None = None,
 ) -> SimulationResults:
-    """Simulate, analyse and summarise: the main entry point (see :func:`run_trials` for the arguments)."""
+    """Simulate, analyse and summarise in memory: the main entry point (see :func:`run_trials` for the
+    arguments, and :func:`trialsim.session.open_run` for runs on disk)."""
     table, used_seed = run_trials(
         scenario,
         plan,
@@ -262,5 +249,7 @@ def simulate(
         progress=progress,
         keep_idata=keep_idata,
         idata_dir=idata_dir,
+        backend=backend,
+        scheduler=scheduler,
     )
     return SimulationResults.build(scenario, plan, table, used_seed, trials)

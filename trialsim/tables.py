@@ -129,12 +129,15 @@ def run_output(results: SimulationResults) -> list[RenderableType]:
         if "adaptive" in point:
             out.append(looks_table(point))
             out += [Text(line) for line in adaptive_lines(point)]
+    policy = summary["analysis"].get("failed_fits", {}).get("decision", "")
+    decides = "count as no success" if "no_success" in policy else "keep their decisions"
     for point in summary["design_points"]:
         failed = point.get("failed_diagnostics_count")
         if failed:
             out.append(Text(
                 f"N = {point['sample_size']}: {plural(failed, 'fit')} ({point['failed_diagnostics']:.1%}) failed "
-                f"their diagnostics ({point['fits_failed']} raised); they are counted, not dropped.",
+                f"their diagnostics ({point['fits_failed']} raised): left out of mean est, bias, RMSE and "
+                f"coverage; they {decides} (sampler.failed_fit).",
                 style="yellow",
             ))
     impossible = sum(c["analyses_impossible"] for p in summary["design_points"] for c in p["comparisons"])

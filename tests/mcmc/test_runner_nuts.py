@@ -47,10 +47,11 @@ def test_nuts_agrees_with_conjugate_on_the_same_data(runs):
 
 
 def test_idata_kept_for_first_trials(runs):
+    """The first 2 trials of each design point, in a folder naming the design point and effect mode."""
     import arviz as az
 
-    files = sorted(p.name for p in runs[2].iterdir())
-    assert files == ["trial_000000.nc", "trial_000001.nc"]
+    files = sorted(str(p.relative_to(runs[2])) for p in runs[2].rglob("*.nc"))
+    assert files == [f"design_point_{i}-n{n}-point/trial_00000{k}.nc" for i, n in enumerate((60, 80)) for k in (0, 1)]
     idata = az.from_netcdf(runs[2] / files[0])
     assert "posterior" in idata.groups()
 
@@ -63,3 +64,11 @@ def test_hard_case_counts_failed_diagnostics():
     assert point["failed_diagnostics_count"] > 0
     assert 0 < point["failed_diagnostics"] <= 1
     assert len(results.trials) == 6
+    # The policy: estimates over the fits that passed, the failed ones counted beside; no success from a failed fit.
+    trials, comparison = results.trials, point["comparisons"][0]
+    passed = trials["analysis_valid"] & trials["drug.diagnostics_ok"]
+    assert comparison["failed_fits"] == int((trials["analysis_valid"] & ~trials["drug.diagnostics_ok"]).sum())
+    if passed.any():
+        assert comparison["mean_estimate"] == pytest.approx(trials.loc[passed, "drug.estimate"].mean())
+    assert not (trials["drug.success"] & ~trials["drug.diagnostics_ok"]).any()
+    assert "no success" in results.summary["analysis"]["failed_fits"]["decision"]

@@ -168,3 +168,76 @@ def test_per_trial_engine_refuses_subscale_endpoint():
     result = runner.invoke(app, ["run", "rtms_vs_sham_limited_chairs", "--plan", "ancova_ttest", "--trials", "2"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "primary_endpoint.measure" in result.output
+
+
+def run_row(run_dir, index, design_point, mode="point"):
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    at = (trials["trial"] == index) & (trials["design_point"] == design_point) & (trials["effect_mode"] == mode)
+    return trials[at].iloc[0].to_dict()
+
+
+def same_values(analysis_row: dict, row: dict) -> None:
+    assert analysis_row.keys() == row.keys()
+    for key, value in row.items():
+        if isinstance(value, float) and value != value:
+            assert analysis_row[key] is None, key
+        else:
+            assert analysis_row[key] == value, key
+
+
+@pytest.mark.parametrize(
+    ("name", "design_point", "mode"),
+    [("textbook_two_arm", 0, "point"), ("two_arm_group_sequential", 0, "point"), ("aripiprazole_augmentation", 0,
+                                                                                  "assurance")],
+)
+def test_trial_reruns_the_runs_row(tmp_path, name, design_point, mode):
+    """`trialsim trial` simulates trial I again: its analysis equals the run's row exactly (an adaptive design and
+    an assurance twin included), from the run directory or from the scenario and seed."""
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["run", name, "--trials", "6", "--seed", "4", "--workers", "1", "--out", str(run),
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output
+    extra = ["--design-point", str(design_point)] + (["--assurance"] if mode == "assurance" else [])
+    for source in ([str(run)], [name, "--seed", "4"]):
+        out = tmp_path / "trial"
+        result = runner.invoke(app, ["trial", *source, "--index", "5", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        assert "trial 5 of" in result.output and "patients: the first 10" in result.output
+        stem = f"trial-5-design_point_{design_point}-{mode}"
+        analysis = json.loads((out / f"{stem}-analysis.json").read_text())
+        same_values(analysis["row"], run_row(run, 5, design_point, mode))
+        patients = pd.read_csv(out / f"{stem}-patients.csv")
+        assert len(patients) == analysis["row"]["n_randomised"]
+        events = pd.read_csv(out / f"{stem}-events.csv")
+        assert (events["event"] == "randomised").sum() == analysis["row"]["n_randomised"]
+
+
+def test_trial_needs_a_seed_or_a_run(tmp_path):
+    result = runner.invoke(app, ["trial", "textbook_two_arm", "--index", "1"])
+    assert result.exit_code == 2 and "--seed" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["trial", "textbook_two_arm", "--index", "1", "--seed", "1", "--design-point", "3"])
+    assert result.exit_code == 2 and "--design-point 3" in result.output
+
+
+def test_run_prints_any_arm_success_and_precision(tmp_path):
+    result = runner.invoke(app, ["run", "three_arm_adaptive_null", "--trials", "20", "--mcse", "0.1", "--seed", "2",
+                                 "--workers", "1", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "P(any arm succeeds)" in result.output  # a column of the design-points table
+    assert "precision: MCSE <= 0.1 reached" in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["precision"]["trials"] == summary["trials"] and summary["trials"] % 20 == 0
+
+
+def test_unfinished_run_needs_resume(tmp_path):
+    args = ["run", "textbook_two_arm", "--trials", "10", "--seed", "1", "--workers", "1", "--quiet", "--out",
+            str(tmp_path)]
+    assert runner.invoke(app, args).exit_code == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "continue it with --resume" in result.output
+    result = runner.invoke(app, args + ["--resume"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["run", "textbook_two_arm", "--seed", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "seed 1" in result.output

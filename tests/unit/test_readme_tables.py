@@ -146,7 +146,25 @@ def test_every_summary_field_is_output_by_some_run():
     seen: set[str] = set()
     for run in bundled_runs():
         _observed_paths(run.summary, "", seen, Summary)
+    _observed_paths(precision_run_with_assurance().summary, "", seen, Summary)
     assert set(field_paths(Summary)) - NUTS_ONLY - seen == set()
+
+
+def precision_run_with_assurance():
+    """A precision-sized run (``precision``) of a three-arm design with assurance (P(any arm) under the priors)."""
+    import tempfile
+    import warnings
+
+    from trialsim.overrides import with_overrides
+    from trialsim.session import open_run, run_session
+    from trialsim.spec.loading import load_design
+
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as directory:
+        warnings.simplefilter("ignore")
+        scenario, plan = load_design("three_arm_adaptive")
+        scenario = with_overrides(scenario, ["assurance=true"], "three_arm_adaptive")
+        opening = open_run(directory, scenario, plan, trials=8, seed=1, mcse=0.2)
+        return run_session(opening, scenario, plan)
 
 
 # --- trials.parquet -----------------------------------------------------------------------------------------------

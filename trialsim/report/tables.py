@@ -57,6 +57,8 @@ def operating_characteristics_table(summary: dict[str, Any]) -> Table:
     header = ["N", "comparison", "true effect", "P(success)", "MCSE"]
     header += ["assurance", "MCSE"] if assurance else []
     header += ["mean estimate", "bias", "MCSE", "RMSE", "MCSE", "coverage", "MCSE", "analyses impossible"]
+    failed = any("failed_fits" in c for point in summary["design_points"] for c in point["comparisons"])
+    header += ["failed fits (not in estimates)"] if failed else []
     rows = []
     for p, point in enumerate(summary["design_points"]):
         for c, comparison in enumerate(point["comparisons"]):
@@ -81,6 +83,7 @@ def operating_characteristics_table(summary: dict[str, Any]) -> Table:
                 number(summary, at + ("coverage_mcse",), "mcse"),
                 number(summary, at + ("analyses_impossible",), "integer"),
             ]
+            row += [number(summary, at + ("failed_fits",), "integer")] if failed else []
             rows.append(row)
     caption = (
         f"Operating characteristics per design point and comparison (effects in {effect_unit(summary)}); "
@@ -113,10 +116,17 @@ def assurance_table(summary: dict[str, Any]) -> Table:
     return Table("assurance", caption, header, rows)
 
 
+#: P(at least one arm succeeds) of multi-arm designs: (summary key, column header).
+ANY_SUCCESS = (("any_success", "P(any arm succeeds)"), ("any_success_assurance", "assurance of any arm"))
+
+
 def design_points_table(summary: dict[str, Any]) -> Table:
-    """Per design point: patients, dropout, recruitment and trial duration."""
+    """Per design point: patients, dropout, recruitment and trial duration (and, with several arms, the
+    probability that at least one succeeds)."""
     header = ["N", "trials", "E[randomised]", "E[completers]", "E[screened]", "E[turned away]", "dropout"]
     header += ["recruitment weeks: median", "90%", "duration weeks: median", "90%"]
+    family = [key for key, _ in ANY_SUCCESS if key in summary["design_points"][0]]
+    header += [text for key, name in ANY_SUCCESS if key in family for text in (name, "MCSE")]
     rows = []
     for p, _ in enumerate(summary["design_points"]):
         at = ("design_points", p)
@@ -134,6 +144,8 @@ def design_points_table(summary: dict[str, Any]) -> Table:
                 number(summary, at + ("duration_weeks", "median"), "weeks"),
                 number(summary, at + ("duration_weeks", "p90"), "weeks"),
             ]
+            + [number(summary, at + (key + suffix,), kind) for key in family
+               for suffix, kind in (("", "probability"), ("_mcse", "mcse"))]
         )
     caption = "Per design point (means over simulated trials; recruitment = weeks to randomise the last patient)"
     return Table("design-points", caption, header, rows)

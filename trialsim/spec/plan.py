@@ -135,13 +135,20 @@ class DecisionRule(Strict):
 
 
 class Sampler(Strict):
-    """NUTS settings (nutpie), and the diagnostics a fit must pass."""
+    """NUTS settings (nutpie), the diagnostics a fit must pass, and what a fit that fails them decides.
+
+    ``failed_fit``: ``no_success`` (default) — a fit that failed its diagnostics never declares success (nor
+    crosses an efficacy boundary at a look); ``keep`` — its decision stands as computed. Either way its estimate
+    is left out of the mean estimate, bias, RMSE and coverage, and counted beside them. Applies to every per-trial
+    engine (NUTS diagnostics, frequentist convergence).
+    """
 
     draws: int = Field(1000, ge=10, le=100_000)
     tune: int = Field(1000, ge=10, le=100_000)
     chains: int = Field(2, ge=1, le=16)
     rhat_max: float = Field(1.01, gt=1.0, le=2.0)
     ess_min: float = Field(400.0, ge=1)
+    failed_fit: Literal["no_success", "keep"] = "no_success"
 
 
 class AnalysisPlan(Strict):

@@ -92,6 +92,9 @@ class Comparison(Record):
         "P(success | drawn true effect > 0) over assurance trials (assurance runs)"
     )
     estimate_by_stopping_look: list[StoppingLook] = optional("estimate and bias by stopping look (interim looks)")
+    failed_fits: int = optional(
+        "trials whose fit failed its diagnostics, left out of mean estimate, bias, RMSE, coverage (per-trial engines)"
+    )
 
 
 class ResourceUse(Record):
@@ -172,6 +175,10 @@ class DesignPoint(Record):
     failed_diagnostics: float = optional("share of trials with a fit failing its diagnostics (per-trial engines)")
     failed_diagnostics_count: int = optional("number of such trials (per-trial engines)")
     fits_failed: int = optional("number of trials with a fit that raised (per-trial engines)")
+    any_success: float = optional("P(at least one active arm succeeds); the family-wise type I error under the null")
+    any_success_mcse: float = optional("binomial MCSE of any_success (several active arms)")
+    any_success_assurance: float = optional("P(at least one active arm succeeds) with effects from the design priors")
+    any_success_assurance_mcse: float = optional("binomial MCSE of any_success_assurance (several arms, assurance)")
 
 
 class EffectPoints(Record):
@@ -208,15 +215,23 @@ class ResolvedArm(Record):
     sources: dict[str, str] = Field(description="{quantity: where its value came from}")
 
 
+class FailedFitPolicy(Record):
+    """The summary's policy for fits that failed their diagnostics (plan option ``sampler.failed_fit``)."""
+
+    decision: str = Field(description="what such a fit decides")
+    estimates: str = Field(description="which fits the estimate metrics are over")
+
+
 class Analysis(Record):
     """The analysis plan as run."""
 
     model: Model = Field(description="ancova, longitudinal or responder")
-    engine: Engine = Field(description="conjugate, nuts or frequentist")
+    engine: Engine = Field(description="conjugate, nuts, frequentist or laplace")
     missing_data: MissingData = Field(description="missing-data handling in force")
     note: str = Field(description="the analysis in one sentence")
     decision: DecisionRule = Field(description="the plan's decision rule")
     ci_prob: float = Field(description="probability of the reported interval")
+    failed_fits: FailedFitPolicy = optional("per-trial engines: what a fit failing its diagnostics counts for")
 
 
 class Provenance(Record):
@@ -235,6 +250,19 @@ class NutsProcesses(Record):
     compilations: int = Field(description="model compilations (one per worker process)")
 
 
+class PrecisionRecord(Record):
+    """A run sized by Monte Carlo precision (``--mcse``): its rule and what it took."""
+
+    mcse: float = Field(description="target MCSE of every power, assurance and P(any arm succeeds)")
+    round_trials: int = Field(description="trials per design point added per round")
+    max_trials: int = Field(description="cap on trials per design point")
+    trials: int = Field(description="trials per design point simulated")
+    rounds: int = Field(description="rounds simulated")
+    reached: bool = Field(description="whether the target was met")
+    largest_conservative_mcse: float = Field(description="largest MCSE by the conservative (Wilson-bound) rule")
+    rule: str = Field(description="the rule in words")
+
+
 class Summary(Record):
     """``summary.json``: the operating characteristics of a run and its provenance."""
 
@@ -250,6 +278,7 @@ class Summary(Record):
     design_points: list[DesignPoint] = Field(description="one per sample size")
     provenance: Provenance = Field(description="seed context, versions and hashes")
     nuts: NutsProcesses = optional("NUTS plans: worker processes and compilations")
+    precision: PrecisionRecord = optional("runs sized by precision (--mcse): the rule and the trials it took")
 
 
 def effect_unit(summary: dict[str, Any]) -> str:
