@@ -158,7 +158,6 @@ def fail(error: ScenarioError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-Out = Annotated[Path, typer.Option("--out", help="run directory (manifest.json, parts/, trials.parquet, summary.json)")]
 Resume = Annotated[bool, typer.Option("--resume", help="continue the interrupted run in --out")]
 Backend = Annotated[str, typer.Option(help="process (a pool on this machine) | dask (a dask.distributed cluster)")]
 Scheduler = Annotated[
@@ -179,7 +178,14 @@ def run(
     ] = None,
     seed: Seed = None,
     workers: Workers = None,
-    out_dir: Out = Path("trialsim-out"),
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            help="run directory (manifest.json, parts/, trials.parquet, summary.json); default "
+            "trialsim-out/SCENARIO-PLAN-seedS (or -TIME without --seed)",
+        ),
+    ] = None,
     resume: Resume = False,
     mcse: Annotated[
         Optional[float],
@@ -214,6 +220,8 @@ def run(
     try:
         scenario_obj, plan_obj = load_checked(scenario, plan, sets)
         check_backend(backend, scheduler)
+        if out_dir is None:
+            out_dir = default_run_directory(scenario_obj, plan_obj, seed, sets)
         opening = open_run(
             out_dir, scenario_obj, plan_obj, trials=trials, seed=seed, resume=resume, mcse=mcse,
             max_trials=max_trials, memory_mb=memory_mb,
@@ -237,6 +245,23 @@ def run(
               markup=False, highlight=False)
     if report:
         write_report_or_fail(out_dir)
+
+
+def default_run_directory(
+    scenario_obj: Scenario, plan_obj: AnalysisPlan, seed: Optional[int], sets: Optional[list[str]]
+) -> Path:
+    """``trialsim-out/<scenario>-<plan>-seed<S>`` (``-<UTC time>`` without a seed; ``-<scenario hash>`` added with
+    --set): running the same design and seed again reuses (grows, resumes) its directory, another design or seed
+    gets its own, so a default directory never holds a different run."""
+    import time
+
+    from trialsim.results import content_hash
+
+    name = f"{scenario_obj.name}-{plan_obj.name}"
+    name += f"-seed{seed}" if seed is not None else time.strftime("-%Y%m%d-%H%M%S", time.gmtime())
+    if sets:
+        name += f"-{content_hash(scenario_obj)[:8]}"
+    return Path("trialsim-out") / name
 
 
 def _progress(quiet: bool, compiling: bool = False) -> TrialProgress:

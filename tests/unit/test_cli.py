@@ -241,3 +241,16 @@ def test_unfinished_run_needs_resume(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["run", "textbook_two_arm", "--seed", "2", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "seed 1" in result.output
+
+
+def test_default_run_directories_are_per_design_and_seed(tmp_path, monkeypatch):
+    """Without --out, two designs get their own directories (never a refusal for holding another run), and the
+    same design and seed grow their directory."""
+    monkeypatch.chdir(tmp_path)
+    for name, trials in (("textbook_two_arm", 10), ("textbook_two_arm_null", 10), ("textbook_two_arm", 20)):
+        result = runner.invoke(app, ["run", name, "--trials", str(trials), "--seed", "3", "--workers", "1", "--quiet"])
+        assert result.exit_code == 0, result.output
+    runs = sorted(path.name for path in (tmp_path / "trialsim-out").iterdir())
+    assert runs == ["textbook_two_arm-ancova_vague-seed3", "textbook_two_arm_null-ancova_vague-seed3"]
+    summary = json.loads((tmp_path / "trialsim-out" / runs[0] / "summary.json").read_text())
+    assert summary["trials"] == 20
