@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from trialsim.chunk import Chunk
 from trialsim.exceptions import Problem, ScenarioError, SimulationError
-from trialsim.performance import BLOCK_TRIALS, DesignPointStats
+from trialsim.performance import BLOCK_TRIALS, summarise_blocks
 
 FORMAT = "trialsim-run"
 FORMAT_VERSION = 1
@@ -305,33 +305,28 @@ class RunDirectory:
         """Operating characteristics of every design point from the parts, one design point in memory at a time;
         with ``metadata``, also write trials.parquet (atomically, ``metadata`` in its schema). Returns the design
         points and the NUTS execution facts ({worker_processes, compilations}, None for other engines)."""
-        points: list[dict[str, Any]] = []
         compilations: dict[int, int] = {}
-        current: DesignPointStats | None = None
-        point = None
         with atomic(self.trials_path) if metadata is not None else nullcontext() as temporary:
             writer: pq.ParquetWriter | None = None
-            try:
+
+            def frames() -> Iterator[pd.DataFrame]:
+                """The blocks as frames, recording NUTS execution facts and writing trials.parquet on the way."""
+                nonlocal writer
                 for table, execution in self.blocks(sample_sizes, assurance):
                     for pid, count in execution.items():
                         compilations[pid] = max(compilations.get(pid, 0), count)
-                    frame = table.to_pandas()
-                    block_point = int(frame["design_point"].iloc[0])
-                    if block_point != point:
-                        if current is not None:
-                            points.append(current.summary())
-                        current, point = DesignPointStats(control, arms), block_point
-                    current.add(frame)
                     if temporary is not None:
                         if writer is None:
                             schema = table.schema.with_metadata({_METADATA_KEY: json.dumps(metadata).encode()})
                             writer = pq.ParquetWriter(temporary, schema)
                         writer.write_table(table, row_group_size=BLOCK_TRIALS)
+                    yield table.to_pandas()
+
+            try:
+                points = summarise_blocks(frames(), control, arms)
             finally:
                 if writer is not None:
                     writer.close()
-        if current is not None:
-            points.append(current.summary())
         nuts = None
         if compilations:
             nuts = {"worker_processes": len(compilations), "compilations": int(sum(compilations.values()))}
